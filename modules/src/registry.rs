@@ -1,0 +1,56 @@
+//! The one list of modules. Adding a module is one file and one line here.
+
+use crate::args::{self, ArgError, Args};
+use crate::Module;
+use serde_json::Value;
+
+/// How a task's free-form text (`command: ls -l`) becomes arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct FreeForm {
+    /// The argument the text becomes.
+    pub key: &'static str,
+    /// `k=v` words inside the text that Ansible takes as arguments rather than as part of
+    /// the command (`command: make creates=/out chdir=/src`).
+    pub inline_keys: &'static [&'static str],
+}
+
+/// A module as the engine knows it.
+pub struct ModuleSpec {
+    /// The short name, as written in tasks.
+    pub name: &'static str,
+    /// Fully-qualified Ansible names and old names that mean the same module.
+    pub aliases: &'static [&'static str],
+    /// The module's documentation: what it manages, how it decides nothing needs doing,
+    /// its arguments and an example (printed by `rplay doc`).
+    pub doc: &'static str,
+    pub free_form: Option<FreeForm>,
+    /// Checks arguments and returns the module ready to plan.
+    pub build: fn(Value) -> Result<Box<dyn Module>, ArgError>,
+}
+
+/// Builds a module from its typed arguments; the registry stores this as a fn pointer.
+pub fn build<A: Args + Module + 'static>(value: Value) -> Result<Box<dyn Module>, ArgError> {
+    Ok(Box::new(args::parse::<A>(value)?))
+}
+
+/// Every host-side module, alphabetical.
+pub static MODULES: &[&ModuleSpec] = &[
+    &crate::command::SPEC,
+    &crate::ping::SPEC,
+    &crate::shell::SPEC,
+];
+
+/// Finds a module by short name or alias.
+pub fn lookup(name: &str) -> Option<&'static ModuleSpec> {
+    MODULES
+        .iter()
+        .copied()
+        .find(|spec| spec.name == name || spec.aliases.contains(&name))
+}
+
+/// Every name a task may use, for "did you mean" suggestions.
+pub fn all_names() -> impl Iterator<Item = &'static str> {
+    MODULES
+        .iter()
+        .flat_map(|spec| std::iter::once(spec.name).chain(spec.aliases.iter().copied()))
+}

@@ -1,0 +1,182 @@
+//! The only way a module touches a host.
+//!
+//! Every transport (local processes, an SSH connection, a chroot) implements [`Transport`].
+//! Commands are argv vectors: quoting happens once, inside the transport that needs it.
+
+use futures::future::BoxFuture;
+
+/// A command to run on the host.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Exec {
+    /// The program and its arguments; never a shell string assembled by hand.
+    pub argv: Vec<String>,
+    /// Bytes written to the command's standard input, then closed.
+    pub stdin: Option<Vec<u8>>,
+    /// Extra environment variables for this command.
+    pub env: Vec<(String, String)>,
+    /// Working directory, when not the login directory.
+    pub cwd: Option<String>,
+}
+
+impl Exec {
+    pub fn new<I, S>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Exec {
+            argv: argv.into_iter().map(Into::into).collect(),
+            ..Exec::default()
+        }
+    }
+
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    pub fn cwd(mut self, dir: impl Into<String>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+}
+
+/// What a finished command left behind.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Output {
+    pub rc: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.rc == 0
+    }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Mode and ownership for a file written on the host. `None` keeps what the file had, or
+/// the umask's default for a new file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileAttrs {
+    pub mode: Option<u32>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+}
+
+/// The host could not be reached or did not answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    /// The host is gone: the task counts as unreachable, not failed.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// The transport worked but the operation failed (permission denied, no such directory).
+    #[error("{0}")]
+    Io(String),
+}
+
+/// The contract every transport keeps:
+/// - `run` waits for the command and returns its exit code and both output streams apart;
+///   a non-zero exit is an `Ok` output, not an error.
+/// - `put` is atomic: the content goes to a temporary file in the destination's directory,
+///   is flushed to disk and renamed over the destination, so readers see the old file or
+///   the new one, never a part. Mode and owner are set before the rename.
+/// - `get` returns `None` when the file does not exist.
+pub trait Transport: Send + Sync {
+    fn run<'a>(&'a self, exec: &'a Exec) -> BoxFuture<'a, Result<Output, TransportError>>;
+
+    fn put<'a>(
+        &'a self,
+        path: &'a str,
+        content: &'a [u8],
+        attrs: &'a FileAttrs,
+    ) -> BoxFuture<'a, Result<(), TransportError>>;
+
+    fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, TransportError>>;
+}
+
+/// `put` through commands alone, for transports where the file must be written by another
+/// user (become) or where no file-transfer channel exists: the content goes over stdin to
+/// a temp file beside the destination, then `mv` renames it into place.
+pub async fn put_with_commands(
+    transport: &(impl Transport + ?Sized),
+    path: &str,
+    content: &[u8],
+    attrs: &FileAttrs,
+) -> Result<(), TransportError> {
+    let script = r#"set -e
+dest=$1; mode=$2; owner=$3
+dir=$(dirname -- "$dest")
+tmp=$(mktemp "$dir/.rplay.XXXXXXXXXX")
+trap 'rm -f "$tmp"' EXIT
+cat > "$tmp"
+sync "$tmp" 2>/dev/null || true
+if [ -n "$mode" ]; then chmod "$mode" "$tmp"
+elif [ -e "$dest" ]; then chmod --reference="$dest" "$tmp"
+else chmod "$(printf '%o' $((0666 & ~$(umask))))" "$tmp"; fi
+if [ -n "$owner" ]; then chown "$owner" "$tmp"
+elif [ -e "$dest" ]; then chown --reference="$dest" "$tmp" 2>/dev/null || true; fi
+mv -f "$tmp" "$dest"
+trap - EXIT
+"#;
+    let owner = match (&attrs.owner, &attrs.group) {
+        (None, None) => String::new(),
+        (owner, group) => format!(
+            "{}:{}",
+            owner.clone().unwrap_or_default(),
+            group.clone().unwrap_or_default()
+        )
+        .trim_end_matches(':')
+        .to_string(),
+    };
+    let exec = Exec::new([
+        "sh".to_string(),
+        "-c".to_string(),
+        script.to_string(),
+        "rplay-put".to_string(),
+        path.to_string(),
+        attrs.mode.map(|m| format!("{m:o}")).unwrap_or_default(),
+        owner,
+    ])
+    .stdin(content.to_vec());
+    let output = transport.run(&exec).await?;
+    if output.success() {
+        Ok(())
+    } else {
+        Err(TransportError::Io(format!(
+            "writing {path}: {}",
+            output.stderr_text().trim()
+        )))
+    }
+}
+
+/// `get` through `cat`, for the same cases as [`put_with_commands`].
+pub async fn get_with_commands(
+    transport: &(impl Transport + ?Sized),
+    path: &str,
+) -> Result<Option<Vec<u8>>, TransportError> {
+    let exec = Exec::new([
+        "sh",
+        "-c",
+        "if [ -e \"$1\" ]; then exec cat -- \"$1\"; else exit 66; fi",
+        "rplay-get",
+        path,
+    ]);
+    let output = transport.run(&exec).await?;
+    match output.rc {
+        0 => Ok(Some(output.stdout)),
+        66 => Ok(None),
+        _ => Err(TransportError::Io(format!(
+            "reading {path}: {}",
+            output.stderr_text().trim()
+        ))),
+    }
+}

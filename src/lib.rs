@@ -1,0 +1,11 @@
+//! rplay: runs Ansible-style playbooks with a Rust engine and typed modules.
+//!
+//! The data flows one way: files are loaded with positions kept ([`yaml`], [`inventory`],
+//! [`playbook`]), checked before any host is contacted, run per host ([`executor`]) and
+//! reported ([`report`]). The binary in `main.rs` is glue around [`cli`].
+
+pub mod diagnostic;
+pub mod node;
+pub mod source;
+pub mod template;
+pub mod yaml;

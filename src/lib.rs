@@ -6,6 +6,7 @@
 
 pub mod diagnostic;
 pub mod node;
+pub mod playbook;
 pub mod source;
 pub mod template;
 pub mod yaml;

@@ -174,19 +174,14 @@ pub mod file_mode {
         match value {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => {
-                // YAML read `0644` as octal already, giving 420; a plain `644` is decimal
-                // to YAML but Ansible treats it as the octal digits the user meant.
+                // A number is the mode itself, as in Ansible: YAML read `0644` as octal
+                // already; a bare `644` means decimal 644, which is almost never meant,
+                // but it is what Ansible does.
                 let n = n
                     .as_u64()
-                    .ok_or_else(|| serde::de::Error::custom("mode must be a positive number"))?;
-                let digits = n.to_string();
-                if n > 0o7777 || digits.chars().any(|c| c > '7') {
-                    Ok(Some(Mode::Octal(n as u32)))
-                } else {
-                    Ok(Some(Mode::Octal(
-                        u32::from_str_radix(&digits, 8).map_err(serde::de::Error::custom)?,
-                    )))
-                }
+                    .filter(|n| *n <= 0o7777)
+                    .ok_or_else(|| serde::de::Error::custom("mode must be between 0 and 0o7777"))?;
+                Ok(Some(Mode::Octal(n as u32)))
             }
             Some(Value::String(s)) => parse(&s).map(Some).map_err(serde::de::Error::custom),
             Some(other) => Err(serde::de::Error::custom(format!(

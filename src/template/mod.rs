@@ -1,6 +1,323 @@
 //! Templates: minijinja with Ansible's filters, tests, lookups and lazy variables.
+//!
+//! Variables are kept as written. A variable whose value is a template is rendered when a
+//! template uses it, with the variables of the host and task at hand, recursively; a
+//! variable that refers back to itself is reported as a loop rather than overflowing.
+
+mod lookups;
+mod scope;
+
+pub use scope::{HostVarsSource, Scope, VarMap};
+
+use crate::diagnostic::Diagnostic;
+use crate::source::Span;
+use minijinja::value::ValueKind;
+use minijinja::{Environment, UndefinedBehavior, Value};
+use std::sync::Arc;
 
 /// Whether a string holds Jinja syntax and so must be rendered before use.
 pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+/// The placeholder `omit` stands for: an argument whose value is this is dropped.
+pub const OMIT: &str = "__omit_place_holder__8d0fc1c2d1e1";
+
+/// Guards against templates that never end (`{% for i in range(10**9) %}`).
+const FUEL: u64 = 50_000_000;
+
+/// The template engine shared by every host and task of a run.
+pub struct Templar {
+    env: Environment<'static>,
+}
+
+impl Default for Templar {
+    fn default() -> Self {
+        Templar::new()
+    }
+}
+
+impl Templar {
+    pub fn new() -> Templar {
+        let mut env = Environment::new();
+        // Ansible's templating is strict about undefined values but lets
+        // `x.y | default(z)` through: the default filter accepts undefined.
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(FUEL));
+        env.set_syntax(
+            minijinja::syntax::SyntaxConfig::builder()
+                .trim_blocks(true)
+                .keep_trailing_newline(true)
+                .build()
+                .expect("the default delimiters are valid"),
+        );
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        minijinja_contrib::add_to_environment(&mut env);
+        register_extensions(&mut env);
+        lookups::register(&mut env);
+        Templar { env }
+    }
+
+    pub fn env(&self) -> &Environment<'static> {
+        &self.env
+    }
+
+    /// Renders a string from a playbook: a lone `{{ expr }}` keeps its type (a list stays
+    /// a list), anything else is text. Strings without template syntax come back as is.
+    pub fn render_value(&self, text: &str, scope: &Scope, span: &Span) -> Result<Value, Diagnostic> {
+        if !is_template(text) {
+            return Ok(Value::from(text));
+        }
+        let result = if let Some(expression) = lone_expression(text) {
+            self.eval_expression(expression, scope)
+                .map(|value| finish_native(value))
+        } else {
+            self.env
+                .render_str(text, scope.as_value())
+                .map(Value::from_safe_string)
+        };
+        result.map_err(|error| scope.take_error().unwrap_or_else(|| template_error(&error, text, span)))
+    }
+
+    /// Renders a string and returns text (template files, names, messages).
+    pub fn render_text(&self, text: &str, scope: &Scope, span: &Span) -> Result<String, Diagnostic> {
+        if !is_template(text) {
+            return Ok(text.to_string());
+        }
+        self.env
+            .render_str(text, scope.as_value())
+            .map_err(|error| scope.take_error().unwrap_or_else(|| template_error(&error, text, span)))
+    }
+
+    /// Renders a template file named `name` (for error messages) with `scope`.
+    pub fn render_file(&self, name: &str, text: &str, scope: &Scope) -> Result<String, Diagnostic> {
+        let file = crate::source::SourceFile::new(name, text);
+        let span = Span {
+            file: Some(file),
+            line: 1,
+            column: 1,
+            length: 1,
+        };
+        self.env
+            .render_named_str(name, text, scope.as_value())
+            .map_err(|error| {
+                scope
+                    .take_error()
+                    .unwrap_or_else(|| template_error_in_file(&error, &span))
+            })
+    }
+
+    /// Evaluates a bare expression (`when:`, `failed_when:`, `that:`), Ansible-style: a
+    /// string that is itself a template is rendered first.
+    pub fn eval_condition(&self, condition: &Value, scope: &Scope, span: &Span) -> Result<bool, Diagnostic> {
+        match condition.kind() {
+            ValueKind::Bool => Ok(condition.is_true()),
+            ValueKind::None | ValueKind::Undefined => Ok(false),
+            ValueKind::Number => Ok(condition.is_true()),
+            ValueKind::String => {
+                let text = condition.as_str().unwrap_or_default().trim();
+                let expression = if is_template(text) {
+                    let rendered = self.render_value(text, scope, span)?;
+                    if rendered.kind() != ValueKind::String {
+                        return Ok(truthy(&rendered));
+                    }
+                    rendered.as_str().unwrap_or_default().trim().to_string()
+                } else {
+                    text.to_string()
+                };
+                if expression.is_empty() {
+                    return Ok(false);
+                }
+                let value = self.eval_expression(&expression, scope).map_err(|error| {
+                    scope.take_error().unwrap_or_else(|| {
+                        template_error(&error, &expression, span).with_help_if_none(
+                            "conditions are Jinja expressions without `{{ }}`: `when: x == 1`",
+                        )
+                    })
+                })?;
+                Ok(truthy(&value))
+            }
+            _ => Ok(truthy(condition)),
+        }
+    }
+
+    /// Evaluates a Jinja expression against a scope.
+    pub fn eval_expression(&self, expression: &str, scope: &Scope) -> Result<Value, minijinja::Error> {
+        let compiled = self.env.compile_expression(expression)?;
+        compiled.eval(scope.as_value())
+    }
+
+    /// Renders every string inside a data structure (task arguments, `vars:` values).
+    pub fn render_deep(&self, value: &Value, scope: &Scope, span: &Span) -> Result<Value, Diagnostic> {
+        match value.kind() {
+            ValueKind::String if !value.is_safe() => {
+                self.render_value(value.as_str().unwrap_or_default(), scope, span)
+            }
+            ValueKind::Seq => {
+                let mut items = Vec::new();
+                for item in value.try_iter().map_err(|e| Diagnostic::at(e.to_string(), span))? {
+                    items.push(self.render_deep(&item, scope, span)?);
+                }
+                Ok(Value::from(items))
+            }
+            ValueKind::Map => {
+                let mut entries = Vec::new();
+                for key in value.try_iter().map_err(|e| Diagnostic::at(e.to_string(), span))? {
+                    let item = value.get_item(&key).unwrap_or_default();
+                    let key = if key.as_str().is_some_and(is_template) {
+                        self.render_value(key.as_str().unwrap_or_default(), scope, span)?
+                    } else {
+                        key
+                    };
+                    entries.push((key, self.render_deep(&item, scope, span)?));
+                }
+                Ok(Value::from_iter(entries))
+            }
+            _ => Ok(value.clone()),
+        }
+    }
+}
+
+/// `{{ expr }}` with nothing around it: Ansible returns the expression's own type.
+fn lone_expression(text: &str) -> Option<&str> {
+    let trimmed = text.strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = trimmed.strip_prefix('-').unwrap_or(trimmed);
+    let inner = inner.strip_suffix('-').unwrap_or(inner);
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") || inner.contains("{#") {
+        return None;
+    }
+    Some(inner.trim())
+}
+
+/// A native result: strings that came out of a render are final (never rendered again).
+fn finish_native(value: Value) -> Value {
+    match value.kind() {
+        ValueKind::String if !value.is_safe() => {
+            Value::from_safe_string(value.as_str().unwrap_or_default().to_string())
+        }
+        _ => value,
+    }
+}
+
+/// Ansible's truthiness for conditions: strings like "false" and "no" are false too when
+/// they come from a render.
+pub fn truthy(value: &Value) -> bool {
+    match value.kind() {
+        ValueKind::String => {
+            let text = value.as_str().unwrap_or_default().trim().to_ascii_lowercase();
+            !matches!(text.as_str(), "" | "false" | "no" | "off" | "0" | "none" | "n" | "f")
+        }
+        _ => value.is_true(),
+    }
+}
+
+fn register_extensions(env: &mut Environment<'static>) {
+    env.add_global("omit", Value::from(OMIT));
+}
+
+trait HelpIfNone {
+    fn with_help_if_none(self, help: &str) -> Self;
+}
+
+impl HelpIfNone for Diagnostic {
+    fn with_help_if_none(self, help: &str) -> Self {
+        if self.help.is_none() {
+            self.with_help(help)
+        } else {
+            self
+        }
+    }
+}
+
+/// Turns a minijinja error into a diagnostic pointing into the scalar it came from.
+pub fn template_error(error: &minijinja::Error, source: &str, span: &Span) -> Diagnostic {
+    let message = describe(error);
+    let help = error_help(error);
+    let mut diagnostic = Diagnostic::at(message, span);
+    if let (Some(line), Some(range)) = (error.line(), error.range()) {
+        // Point at the failing part of the expression when it sits on the scalar's line.
+        if line == 1 && span.is_known() {
+            let offset = source[..range.start.min(source.len())].chars().count();
+            let length = source
+                .get(range.clone())
+                .map(|s| s.chars().count())
+                .unwrap_or(1);
+            let file_line = span
+                .file
+                .as_ref()
+                .and_then(|f| f.line(span.line))
+                .unwrap_or_default();
+            // Only shift when the scalar appears unquoted on that line as written.
+            if file_line
+                .get(span.column.saturating_sub(1)..)
+                .is_some_and(|rest| rest.starts_with(source.lines().next().unwrap_or_default()))
+            {
+                diagnostic.span = Some(span.shifted(0, offset, length.max(1)));
+            }
+        }
+    }
+    match help {
+        Some(help) => diagnostic.with_help(help),
+        None => diagnostic,
+    }
+}
+
+fn template_error_in_file(error: &minijinja::Error, file_span: &Span) -> Diagnostic {
+    let mut diagnostic = Diagnostic::new(describe(error));
+    if let Some(line) = error.line() {
+        let mut span = file_span.clone();
+        span.line = line;
+        span.column = 1;
+        if let (Some(range), Some(file)) = (error.range(), &span.file) {
+            let before = &file.text[..range.start.min(file.text.len())];
+            let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+            span.column = before[line_start..].chars().count() + 1;
+            span.length = file.text.get(range).map(|s| s.chars().count()).unwrap_or(1);
+        }
+        diagnostic.span = Some(span);
+    }
+    match error_help(error) {
+        Some(help) => diagnostic.with_help(help),
+        None => diagnostic,
+    }
+}
+
+fn describe(error: &minijinja::Error) -> String {
+    use minijinja::ErrorKind;
+    let detail = error.detail().unwrap_or_default();
+    match error.kind() {
+        ErrorKind::UndefinedError => {
+            if detail.is_empty() {
+                "undefined variable in template".to_string()
+            } else {
+                format!("undefined variable: {detail}")
+            }
+        }
+        ErrorKind::UnknownFilter => format!("unknown filter: {detail}"),
+        ErrorKind::UnknownTest => format!("unknown test: {detail}"),
+        ErrorKind::UnknownFunction => format!("unknown function: {detail}"),
+        ErrorKind::SyntaxError => format!("template syntax error: {detail}"),
+        ErrorKind::OutOfFuel => "template ran too long (possible endless loop)".to_string(),
+        _ => {
+            let text = error.to_string();
+            let text = text.split(" (in ").next().unwrap_or(&text);
+            format!("template error: {}", text.trim())
+        }
+    }
+}
+
+fn error_help(error: &minijinja::Error) -> Option<String> {
+    use minijinja::ErrorKind;
+    match error.kind() {
+        ErrorKind::UndefinedError => Some(
+            "define it (vars, group_vars, -e) or give a fallback: `{{ x | default('') }}`"
+                .to_string(),
+        ),
+        _ => None,
+    }
+}
+
+/// A template name (`roles/x/templates/a.j2`) as Arc'd text, so errors can draw carets.
+pub fn source_name(path: &std::path::Path) -> Arc<str> {
+    Arc::from(crate::source::display_path(path).as_str())
 }

@@ -4,9 +4,13 @@
 //! [`playbook`]), checked before any host is contacted, run per host ([`executor`]) and
 //! reported ([`report`]). The binary in `main.rs` is glue around [`cli`].
 
+pub mod cli;
 pub mod diagnostic;
+pub mod inventory;
+pub mod executor;
 pub mod node;
 pub mod playbook;
+pub mod report;
 pub mod source;
 pub mod template;
 pub mod yaml;

@@ -121,7 +121,7 @@ impl Node {
             NodeValue::Unsafe(s) => Value::from_safe_string(s.clone()),
             NodeValue::Vault(s) => Value::from(s.as_str()),
             NodeValue::Seq(items) => Value::from(items.iter().map(Node::to_value).collect::<Vec<_>>()),
-            NodeValue::Map(entries) => Value::from_iter(
+            NodeValue::Map(entries) => Value::from_pairs(
                 entries
                     .iter()
                     .map(|(k, v)| (Value::from(k.key_text().unwrap_or_default()), v.to_value())),

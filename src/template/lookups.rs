@@ -100,7 +100,7 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Vec
                     .map_err(|e| invalid(format!("reading {}: {e}", path.display())))?;
                 let template = state.env().template_from_str(&text)?;
                 // The template sees the same variables as the expression that looked it up.
-                let rendered = template.render(Value::from_iter(
+                let rendered = template.render(Value::from_pairs(
                     state
                         .known_variables()
                         .into_iter()
@@ -164,6 +164,35 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Vec
             }
             hosts
         }
+        "fileglob" => {
+            let mut values = Vec::new();
+            for term in &terms {
+                let pattern = term.to_string();
+                let anchored = if Path::new(&pattern).is_absolute() {
+                    pattern.clone()
+                } else {
+                    // Relative globs are searched like files: the role's files/, then the
+                    // playbook's files/.
+                    let dir = Path::new(&pattern).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+                    match find_file(state, "files", if dir.is_empty() { "." } else { &dir }) {
+                        Some(base) => base
+                            .join(Path::new(&pattern).file_name().unwrap_or_default())
+                            .display()
+                            .to_string(),
+                        None => pattern.clone(),
+                    }
+                };
+                let mut found: Vec<String> = glob::glob(&anchored)
+                    .map_err(|e| invalid(format!("bad glob `{pattern}`: {e}")))?
+                    .filter_map(|entry| entry.ok())
+                    .filter(|path| path.is_file())
+                    .map(|path| path.display().to_string())
+                    .collect();
+                found.sort();
+                values.extend(found.into_iter().map(Value::from));
+            }
+            values
+        }
         "items" | "flattened" => terms,
         "list" => args.to_vec(),
         "indexed_items" => terms
@@ -179,7 +208,7 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Vec
                 }
                 for key in arg.try_iter()? {
                     let value = arg.get_item(&key)?;
-                    values.push(Value::from_iter([
+                    values.push(Value::from_pairs([
                         ("key", key),
                         ("value", value),
                     ]));

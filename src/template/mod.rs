@@ -4,8 +4,11 @@
 //! template uses it, with the variables of the host and task at hand, recursively; a
 //! variable that refers back to itself is reported as a loop rather than overflowing.
 
+mod filters;
 mod lookups;
+mod methods;
 mod scope;
+mod tests;
 
 pub use scope::{HostVarsSource, Scope, VarMap};
 
@@ -53,6 +56,9 @@ impl Templar {
         );
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         minijinja_contrib::add_to_environment(&mut env);
+        filters::register(&mut env);
+        tests::register(&mut env);
+        env.set_unknown_method_callback(methods::unknown_method);
         register_extensions(&mut env);
         lookups::register(&mut env);
         Templar { env }
@@ -171,7 +177,7 @@ impl Templar {
                     };
                     entries.push((key, self.render_deep(&item, scope, span)?));
                 }
-                Ok(Value::from_iter(entries))
+                Ok(Value::from_pairs(entries))
             }
             _ => Ok(value.clone()),
         }

@@ -23,7 +23,7 @@ pub(crate) fn ensure_defined(state: &State, value: &Value) -> Result<(), Error> 
 }
 
 /// The text Python's `str()` gives for a value, after the undefined check.
-pub(crate) fn text(state: &State, value: &Value) -> Result<String, Error> {
+pub(crate) fn to_text(state: &State, value: &Value) -> Result<String, Error> {
     ensure_defined(state, value)?;
     Ok(py_str(value))
 }

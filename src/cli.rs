@@ -1,0 +1,445 @@
+//! The command line: flags as `ansible-playbook` spells them, plus `rplay inventory` and
+//! `rplay doc`.
+
+use crate::diagnostic::Diagnostic;
+use crate::executor::{Executor, Options};
+use crate::inventory::Inventory;
+use crate::playbook::{Loader, Playbook, TaskKind};
+use crate::report::{human::Human, json::JsonLines, Sink};
+use crate::template::VarMap;
+use clap::{ArgAction, Parser, ValueEnum};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Exit code for bad options or a playbook that does not parse.
+pub const EXIT_USAGE: i32 = 5;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rplay",
+    version,
+    about = "Runs Ansible playbooks with a Rust engine: rplay [-i INVENTORY] PLAYBOOK...",
+    after_help = "Other commands:\n  rplay inventory [-i INVENTORY] --list | --graph\n  rplay doc [MODULE]"
+)]
+pub struct PlaybookArgs {
+    /// Playbook files to run, in order.
+    #[arg(required = true, value_name = "PLAYBOOK")]
+    pub playbooks: Vec<PathBuf>,
+    /// Inventory file or directory (repeatable); without it, only localhost.
+    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
+    pub inventory: Vec<String>,
+    /// Limit to hosts matching this pattern (or `@file`).
+    #[arg(short = 'l', long = "limit", value_name = "PATTERN")]
+    pub limit: Option<String>,
+    /// Only run tasks tagged with these tags (comma-separated, repeatable).
+    #[arg(short = 't', long = "tags", value_name = "TAGS")]
+    pub tags: Vec<String>,
+    /// Skip tasks tagged with these tags.
+    #[arg(long = "skip-tags", value_name = "TAGS")]
+    pub skip_tags: Vec<String>,
+    /// Extra variables: `k=v ...`, JSON/YAML, or `@file` (repeatable; later wins).
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
+    /// Show what would change without changing anything.
+    #[arg(short = 'C', long = "check")]
+    pub check: bool,
+    /// Show the differences in files that change.
+    #[arg(short = 'D', long = "diff")]
+    pub diff: bool,
+    /// How many hosts to run at once.
+    #[arg(short = 'f', long = "forks", default_value_t = 50)]
+    pub forks: usize,
+    /// Connect as this user.
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// Run operations with become (sudo).
+    #[arg(short = 'b', long = "become")]
+    pub become_: bool,
+    /// The user to become.
+    #[arg(long = "become-user", value_name = "USER")]
+    pub become_user: Option<String>,
+    /// How to become (sudo, su).
+    #[arg(long = "become-method", value_name = "METHOD")]
+    pub become_method: Option<String>,
+    /// Connection type for every host.
+    #[arg(short = 'c', long = "connection", value_name = "TYPE")]
+    pub connection: Option<String>,
+    /// More output (-v, -vv, -vvv).
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Check the playbooks and exit without running anything.
+    #[arg(long = "syntax-check")]
+    pub syntax_check: bool,
+    /// List the hosts each play would run on.
+    #[arg(long = "list-hosts")]
+    pub list_hosts: bool,
+    /// List the tasks each play would run.
+    #[arg(long = "list-tasks")]
+    pub list_tasks: bool,
+    /// List the tags in use.
+    #[arg(long = "list-tags")]
+    pub list_tags: bool,
+    /// Start at the task with this name.
+    #[arg(long = "start-at-task", value_name = "NAME")]
+    pub start_at_task: Option<String>,
+    /// Ask before each task.
+    #[arg(long = "step")]
+    pub step: bool,
+    /// Output format.
+    #[arg(long = "output", value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "rplay inventory", about = "Shows the inventory as rplay reads it")]
+pub struct InventoryArgs {
+    #[arg(short = 'i', long = "inventory")]
+    pub inventory: Vec<String>,
+    /// All hosts and groups as JSON, like `ansible-inventory --list`.
+    #[arg(long, conflicts_with = "graph")]
+    pub list: bool,
+    /// A tree of groups and hosts, like `ansible-inventory --graph`.
+    #[arg(long)]
+    pub graph: bool,
+    /// With --graph: the group to start from.
+    #[arg(default_value = "all")]
+    pub group: String,
+    /// With --graph: show variables too.
+    #[arg(long)]
+    pub vars: bool,
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "rplay doc", about = "Documents a module (or lists them all)")]
+pub struct DocArgs {
+    pub module: Option<String>,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let args: Vec<String> = std::env::args().collect();
+    let result = match args.get(1).map(String::as_str) {
+        Some("inventory") => inventory_command(InventoryArgs::parse_from(&args[1..])),
+        Some("doc") => doc_command(DocArgs::parse_from(&args[1..])),
+        _ => {
+            let parsed = match PlaybookArgs::try_parse_from(&args) {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    let code = if error.use_stderr() { EXIT_USAGE } else { 0 };
+                    let _ = error.print();
+                    return code;
+                }
+            };
+            playbook_command(parsed)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(diagnostic) => {
+            print_error(&diagnostic);
+            EXIT_USAGE
+        }
+    }
+}
+
+pub fn print_error(diagnostic: &Diagnostic) {
+    let text = diagnostic.render();
+    if std::io::stderr().is_terminal() {
+        let text = text.replacen("error:", &console::style("error:").red().bold().to_string(), 1);
+        eprint!("{text}");
+    } else {
+        eprint!("{text}");
+    }
+}
+
+fn load_inventory(sources: &[String]) -> Result<Inventory, Diagnostic> {
+    if sources.is_empty() {
+        return Ok(Inventory::implicit());
+    }
+    let mut paths = Vec::new();
+    for source in sources {
+        // `-i host1,host2,` is a list of hosts, as in Ansible.
+        if source.contains(',') && !Path::new(source).exists() {
+            let mut inventory = Inventory::implicit();
+            for host in source.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+                inventory.add_runtime_host(host, &["ungrouped"], Default::default())?;
+            }
+            return Ok(inventory);
+        }
+        let path = PathBuf::from(source);
+        if !path.exists() {
+            return Err(Diagnostic::new(format!("inventory `{source}` does not exist"))
+                .with_help("give an inventory file or directory with -i, or leave -i out to run on localhost"));
+        }
+        paths.push(path);
+    }
+    Inventory::load(&paths)
+}
+
+/// Parses `-e` values: `k=v` words, JSON or YAML mappings, or `@file`.
+pub fn parse_extra_vars(values: &[String]) -> Result<VarMap, Diagnostic> {
+    let mut vars = VarMap::new();
+    for value in values {
+        let value = value.trim();
+        if let Some(file) = value.strip_prefix('@') {
+            let node = crate::yaml::load_file(Path::new(file))?;
+            vars.extend(crate::playbook::role::vars_from_node(&node)?);
+        } else if value.starts_with('{') || value.starts_with('[') {
+            let file = crate::source::SourceFile::new("<extra vars>", value);
+            let node = crate::yaml::load_str(file)?;
+            vars.extend(crate::playbook::role::vars_from_node(&node)?);
+        } else {
+            for word in rplay_modules::util::split_words(value)
+                .map_err(|e| Diagnostic::new(format!("cannot read extra vars `{value}`: {e}")))?
+            {
+                let Some((key, val)) = word.split_once('=') else {
+                    return Err(Diagnostic::new(format!("extra var `{word}` is not `key=value`"))
+                        .with_help("write `-e key=value`, `-e '{\"key\": 1}'` or `-e @vars.yml`"));
+                };
+                vars.insert(key.to_string(), minijinja::Value::from(val));
+            }
+        }
+    }
+    Ok(vars)
+}
+
+fn split_list(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
+    let mut inventory = load_inventory(&args.inventory)?;
+    let mut playbooks: Vec<Playbook> = Vec::new();
+    for path in &args.playbooks {
+        if !path.exists() {
+            return Err(Diagnostic::new(format!(
+                "the playbook `{}` could not be found",
+                path.display()
+            )));
+        }
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        inventory.add_vars_dir(&dir)?;
+        let mut loader = Loader::new(&dir);
+        let playbook = loader.load_playbook(path)?;
+        check_playbook(&playbook)?;
+        playbooks.push(playbook);
+    }
+    if args.syntax_check {
+        for playbook in &playbooks {
+            println!("\nplaybook: {}", crate::source::display_path(&playbook.path));
+        }
+        return Ok(0);
+    }
+    let options = Options {
+        check: args.check,
+        diff: args.diff,
+        forks: args.forks.max(1),
+        limit: args.limit.clone(),
+        tags: split_list(&args.tags),
+        skip_tags: split_list(&args.skip_tags),
+        extra_vars: parse_extra_vars(&args.extra_vars)?,
+        become_: args.become_,
+        become_user: args.become_user.clone(),
+        become_method: args.become_method.clone(),
+        connection: args.connection.clone(),
+        remote_user: args.user.clone(),
+        start_at_task: args.start_at_task.clone(),
+        step: args.step,
+        verbosity: args.verbose,
+    };
+    if args.list_hosts || args.list_tasks || args.list_tags {
+        let executor = Executor::new(inventory, options, Box::new(JsonLines::new(Box::new(std::io::sink()))));
+        return list(&executor, &playbooks, &args);
+    }
+    let sink: Box<dyn Sink> = match args.output {
+        OutputFormat::Human => Box::new(Human::new(
+            Box::new(std::io::stdout()),
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            args.verbose,
+            args.diff,
+        )),
+        OutputFormat::Json => Box::new(JsonLines::new(Box::new(std::io::stdout()))),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Diagnostic::new(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async move {
+        let mut executor = Executor::new(inventory, options, sink);
+        let interrupted = executor.interrupt_flag();
+        // First Ctrl-C: stop scheduling and let running tasks finish; second: abort.
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                eprintln!("\n[ERROR]: User interrupted execution (press Ctrl-C again to abort)");
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("[ERROR]: aborted");
+                    std::process::exit(130);
+                }
+            }
+        });
+        let mut code = 0;
+        for playbook in &playbooks {
+            code = executor.run_playbook(playbook).await?;
+            if code != 0 {
+                break;
+            }
+        }
+        Ok(code)
+    })
+}
+
+/// Checks every task's arguments that hold no template, before any host is contacted.
+fn check_playbook(playbook: &Playbook) -> Result<(), Diagnostic> {
+    for play in &playbook.plays {
+        for list in [&play.pre_tasks, &play.role_tasks, &play.tasks, &play.post_tasks, &play.handlers] {
+            let mut first_error = None;
+            crate::playbook::walk(list, &mut |task, _| {
+                if first_error.is_some() {
+                    return;
+                }
+                if let TaskKind::Action { module, args, .. } = &task.kind {
+                    if let Err(error) = crate::executor::check_static_args(module, args) {
+                        first_error = Some(error);
+                    }
+                }
+            });
+            if let Some(error) = first_error {
+                return Err(error);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn list(executor: &Executor, playbooks: &[Playbook], args: &PlaybookArgs) -> Result<i32, Diagnostic> {
+    for playbook in playbooks {
+        println!("\nplaybook: {}", crate::source::display_path(&playbook.path));
+        for (index, play) in playbook.plays.iter().enumerate() {
+            let tags = format!("[{}]", play.common.tags.join(", "));
+            println!("\n  play #{} ({}): {}\tTAGS: {tags}", index + 1, play.hosts.key_text().unwrap_or_default(), play.display_name());
+            if args.list_hosts {
+                let hosts = executor.play_hosts(play)?;
+                println!("    pattern: ['{}']", play.hosts.key_text().unwrap_or_default());
+                println!("    hosts ({}):", hosts.len());
+                for host in hosts {
+                    println!("      {host}");
+                }
+            }
+            if args.list_tasks || args.list_tags {
+                if args.list_tasks {
+                    println!("    tasks:");
+                }
+                let mut all_tags: Vec<String> = Vec::new();
+                for list in [&play.pre_tasks, &play.role_tasks, &play.tasks, &play.post_tasks] {
+                    crate::playbook::walk(list, &mut |task, _| {
+                        all_tags.extend(task.common.tags.iter().cloned());
+                        if matches!(task.kind, TaskKind::Block { .. }) {
+                            return;
+                        }
+                        if args.list_tasks {
+                            let name = match &task.role {
+                                Some(role) => format!("{} : {}", role.name, task.display_name()),
+                                None => task.display_name(),
+                            };
+                            println!("      {name}\tTAGS: [{}]", task.common.tags.join(", "));
+                        }
+                    });
+                }
+                if args.list_tags {
+                    all_tags.sort();
+                    all_tags.dedup();
+                    println!("      TASK TAGS: [{}]", all_tags.join(", "));
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn inventory_command(args: InventoryArgs) -> Result<i32, Diagnostic> {
+    let inventory = load_inventory(&args.inventory)?;
+    if args.graph {
+        print!("{}", inventory.graph(&args.group)?);
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&inventory.to_list_json()).unwrap_or_default()
+        );
+    }
+    Ok(0)
+}
+
+fn doc_command(args: DocArgs) -> Result<i32, Diagnostic> {
+    match args.module {
+        None => {
+            let mut names: Vec<&str> = rplay_modules::MODULES.iter().map(|m| m.name).collect();
+            names.extend(crate::playbook::loader::ENGINE_ACTIONS.iter().copied());
+            names.sort();
+            names.dedup();
+            for name in names {
+                println!("{name}");
+            }
+            Ok(0)
+        }
+        Some(name) => {
+            let Some(spec) = rplay_modules::lookup(&name) else {
+                if crate::playbook::loader::ENGINE_ACTIONS.contains(&name.as_str()) {
+                    println!("{name}: an engine action (runs in rplay itself, not on the host)");
+                    return Ok(0);
+                }
+                let known: Vec<&str> = rplay_modules::registry::all_names().collect();
+                return Err(Diagnostic::new(format!("no module named `{name}`")).suggest(&name, known));
+            };
+            print!("{}", module_doc(spec.doc));
+            Ok(0)
+        }
+    }
+}
+
+/// A module's doc: its opening `//!` block and the `///` line of each argument.
+fn module_doc(source: &str) -> String {
+    let mut out = String::new();
+    for line in source.lines() {
+        if let Some(text) = line.strip_prefix("//!") {
+            out.push_str(text.strip_prefix(' ').unwrap_or(text));
+            out.push('\n');
+        }
+    }
+    out.push_str("\nArguments:\n");
+    let mut pending_doc: Vec<String> = Vec::new();
+    let mut in_args = false;
+    for line in source.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("pub struct") && trimmed.contains("Args") {
+            in_args = true;
+            continue;
+        }
+        if in_args && trimmed == "}" {
+            in_args = false;
+            continue;
+        }
+        if !in_args {
+            continue;
+        }
+        if let Some(doc) = trimmed.strip_prefix("///") {
+            pending_doc.push(doc.trim().to_string());
+        } else if let Some(field) = trimmed.strip_prefix("pub ") {
+            let name = field.split(':').next().unwrap_or_default().trim();
+            out.push_str(&format!("  {name:<20} {}\n", pending_doc.join(" ")));
+            pending_doc.clear();
+        }
+    }
+    out
+}

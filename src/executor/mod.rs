@@ -1,0 +1,1341 @@
+//! Runs plays: hosts in parallel up to `--forks`, task by task (the `linear` strategy),
+//! blocks with rescue and always, handlers, serial batches, and the recap.
+//!
+//! Each task runs on all active hosts at once; a host's run only reads shared state and
+//! returns what it changed (registered values, facts, notifications), which is applied
+//! when every host has finished the task. That keeps the parallel part free of locks.
+
+mod actions;
+mod connection;
+mod host;
+mod loops;
+mod task;
+pub mod value;
+
+pub use actions::check_static_args;
+pub use connection::Become;
+pub use host::HostState;
+
+use crate::diagnostic::{Diagnostic, Result};
+use crate::inventory::Inventory;
+use crate::node::{Node, NodeValue};
+use crate::playbook::role::Role;
+use crate::playbook::{Common, Loader, Play, Playbook, Task, TaskKind};
+use crate::report::{HostResult, Sink, Stats, Status};
+use crate::template::{HostVarsSource, Scope, Templar, VarMap};
+use futures::StreamExt;
+use indexmap::IndexMap;
+use minijinja::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use task::{TaskContext, TaskOutput};
+
+/// Settings from the command line that shape a run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub check: bool,
+    pub diff: bool,
+    pub forks: usize,
+    pub limit: Option<String>,
+    pub tags: Vec<String>,
+    pub skip_tags: Vec<String>,
+    pub extra_vars: VarMap,
+    pub become_: bool,
+    pub become_user: Option<String>,
+    pub become_method: Option<String>,
+    pub connection: Option<String>,
+    pub remote_user: Option<String>,
+    pub start_at_task: Option<String>,
+    pub step: bool,
+    pub verbosity: u8,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            check: false,
+            diff: false,
+            forks: 50,
+            limit: None,
+            tags: Vec::new(),
+            skip_tags: Vec::new(),
+            extra_vars: VarMap::new(),
+            become_: false,
+            become_user: None,
+            become_method: None,
+            connection: None,
+            remote_user: None,
+            start_at_task: None,
+            step: false,
+            verbosity: 0,
+        }
+    }
+}
+
+/// Exit codes as `ansible-playbook` gives them.
+pub const EXIT_FAILED: i32 = 2;
+pub const EXIT_UNREACHABLE: i32 = 4;
+pub const EXIT_INTERRUPTED: i32 = 99;
+
+/// Everything one run keeps: hosts, their state, the reporting sink.
+pub struct Executor {
+    pub templar: Arc<Templar>,
+    pub inventory: Inventory,
+    pub options: Options,
+    sink: Box<dyn Sink>,
+    hosts: IndexMap<String, HostState>,
+    extra_vars: Arc<VarMap>,
+    shared: Arc<SharedVars>,
+    interrupted: Arc<AtomicBool>,
+    started: bool,
+}
+
+/// Every host's variable layers as a play sees them, for `hostvars`.
+#[derive(Default)]
+struct SharedVars {
+    layers: RwLock<IndexMap<String, Vec<Arc<VarMap>>>>,
+}
+
+impl HostVarsSource for SharedVars {
+    fn host_names(&self) -> Vec<String> {
+        self.layers.read().map(|l| l.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    fn host_layers(&self, host: &str) -> Option<Vec<Arc<VarMap>>> {
+        self.layers.read().ok()?.get(host).cloned()
+    }
+}
+
+/// Keywords inherited from the blocks and roles around a task.
+#[derive(Clone, Default)]
+pub struct Inherited {
+    pub when: Vec<Node>,
+    pub tags: Vec<String>,
+    pub vars: Vec<Arc<VarMap>>,
+    pub common: Common,
+    pub role: Option<Arc<Role>>,
+    /// `include_tasks`/`include_role` parameters, per host.
+    pub params: HashMap<String, Arc<VarMap>>,
+}
+
+impl Inherited {
+    fn enter(&self, task: &Task) -> Inherited {
+        let mut next = self.clone();
+        next.when.extend(task.common.when.iter().cloned());
+        next.tags.extend(task.common.tags.iter().cloned());
+        if !task.common.vars.is_empty() {
+            next.vars.push(Arc::new(
+                task.common
+                    .vars
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_value()))
+                    .collect(),
+            ));
+        }
+        merge_common(&mut next.common, &task.common);
+        if task.role.is_some() {
+            next.role = task.role.clone();
+        }
+        next
+    }
+}
+
+fn merge_common(into: &mut Common, from: &Common) {
+    macro_rules! take {
+        ($($field:ident),*) => {
+            $(if from.$field.is_some() { into.$field = from.$field.clone(); })*
+        };
+    }
+    take!(
+        environment, become_, become_user, become_method, become_flags, ignore_errors,
+        ignore_unreachable, no_log, check_mode, diff, run_once, delegate_to, delegate_facts,
+        any_errors_fatal, throttle, timeout, connection, remote_user, module_defaults
+    );
+}
+
+/// Per-play settings every task of the play needs.
+pub struct PlayContext {
+    pub play_vars: Arc<VarMap>,
+    pub play_magic: Arc<VarMap>,
+    pub handlers: Vec<Task>,
+    pub any_errors_fatal: bool,
+    pub max_fail_percentage: Option<f64>,
+    pub batch: Vec<String>,
+    pub dir: PathBuf,
+    pub play_common: Common,
+    /// Set by `meta: end_play` or by `any_errors_fatal`.
+    pub ended: bool,
+    /// Once `--start-at-task` has matched.
+    pub started: bool,
+}
+
+impl Executor {
+    pub fn new(inventory: Inventory, options: Options, sink: Box<dyn Sink>) -> Executor {
+        let templar = Arc::new(Templar::new());
+        let extra_vars = Arc::new(options.extra_vars.clone());
+        let mut executor = Executor {
+            templar,
+            inventory,
+            started: options.start_at_task.is_none(),
+            options,
+            sink,
+            hosts: IndexMap::new(),
+            extra_vars,
+            shared: Arc::new(SharedVars::default()),
+            interrupted: Arc::new(AtomicBool::new(false)),
+        };
+        executor.refresh_hosts();
+        executor
+    }
+
+    /// A flag that, once set (by Ctrl-C), stops scheduling new tasks.
+    pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
+        self.interrupted.clone()
+    }
+
+    /// Creates state for inventory hosts not seen yet (hosts added by `add_host` too).
+    fn refresh_hosts(&mut self) {
+        let names = self.inventory.hosts();
+        self.ensure_hosts(&names);
+    }
+
+    /// Creates state for the given hosts when missing (the implicit localhost included).
+    fn ensure_hosts(&mut self, names: &[String]) {
+        for name in names.iter().cloned() {
+            if self.hosts.contains_key(&name) {
+                continue;
+            }
+            let vars = Arc::new(self.inventory.host_vars(&name));
+            let connection = self
+                .options
+                .connection
+                .clone()
+                .or_else(|| vars.get("ansible_connection").map(|v| v.to_string()))
+                .unwrap_or_else(|| "ssh".to_string());
+            let (transport, connection_error): (Option<Arc<dyn rplay_modules::Transport>>, Option<String>) =
+                match connection.as_str() {
+                    "local" => (Some(Arc::new(rplay_modules::local::LocalTransport::new())), None),
+                    other => (
+                        None,
+                        Some(format!(
+                            "connection type `{other}` is not available in this build of rplay; use `ansible_connection=local` or `-c local`"
+                        )),
+                    ),
+                };
+            self.hosts.insert(
+                name.clone(),
+                HostState {
+                    name: name.clone(),
+                    inventory_vars: vars,
+                    facts: Arc::new(VarMap::new()),
+                    runtime_vars: Arc::new(VarMap::new()),
+                    transport,
+                    connection_error,
+                    failed: false,
+                    unreachable: false,
+                    ended: false,
+                    notified: Vec::new(),
+                    stats: Stats::default(),
+                },
+            );
+        }
+    }
+
+    /// Runs every play of a playbook; returns the exit code.
+    pub async fn run_playbook(&mut self, playbook: &Playbook) -> Result<i32> {
+        self.sink.playbook_start(&crate::source::display_path(&playbook.path));
+        let mut touched: Vec<String> = Vec::new();
+        for play in &playbook.plays {
+            if self.interrupted.load(Ordering::SeqCst) {
+                break;
+            }
+            let hosts = self.run_play(play).await?;
+            for host in hosts {
+                if !touched.contains(&host) {
+                    touched.push(host);
+                }
+            }
+        }
+        Ok(self.finish(&touched))
+    }
+
+    /// Prints the recap for the hosts that took part and returns the exit code.
+    pub fn finish(&mut self, touched: &[String]) -> i32 {
+        let stats: IndexMap<String, Stats> = touched
+            .iter()
+            .filter_map(|h| self.hosts.get(h).map(|s| (h.clone(), s.stats.clone())))
+            .collect();
+        self.sink.recap(&stats);
+        if self.interrupted.load(Ordering::SeqCst) {
+            return EXIT_INTERRUPTED;
+        }
+        let mut code = 0;
+        if stats.values().any(|s| s.failed > 0) {
+            code |= EXIT_FAILED;
+        }
+        if stats.values().any(|s| s.unreachable > 0) {
+            code |= EXIT_UNREACHABLE;
+        }
+        code
+    }
+
+    /// The hosts a play's `hosts:` pattern selects, after `--limit`.
+    pub fn play_hosts(&self, play: &Play) -> Result<Vec<String>> {
+        let pattern = hosts_pattern(&play.hosts, &self.templar, &self.extra_vars)?;
+        match &self.options.limit {
+            Some(limit) => {
+                let limit = crate::inventory::Limit::parse(limit)?;
+                self.inventory.select_limited(&pattern, &limit)
+            }
+            None => self.inventory.select(&pattern),
+        }
+    }
+
+    async fn run_play(&mut self, play: &Play) -> Result<Vec<String>> {
+        self.refresh_hosts();
+        let mut scope_for_name = self.base_scope(None);
+        let name_span = play.name.as_ref().map(|n| n.span.clone()).unwrap_or(play.span.clone());
+        let name = self
+            .templar
+            .render_text(&play.display_name(), &scope_for_name, &name_span)
+            .unwrap_or_else(|_| play.display_name());
+        self.sink.play_start(&name);
+        let all_hosts = self.play_hosts(play)?;
+        self.ensure_hosts(&all_hosts);
+        if all_hosts.is_empty() {
+            self.sink.no_hosts_matched();
+            return Ok(Vec::new());
+        }
+        for host in &all_hosts {
+            if let Some(state) = self.hosts.get_mut(host) {
+                // A host that failed in an earlier play stays out (Ansible keeps it
+                // failed); end_play/end_host only last for one play.
+                state.ended = false;
+                state.notified.clear();
+            }
+        }
+        let play_vars = self.play_vars(play, &all_hosts)?;
+        scope_for_name = self.base_scope(Some(&play_vars));
+        let serial = serial_batches(play.serial.as_ref(), all_hosts.len(), &self.templar, &scope_for_name)?;
+        let max_fail_percentage = match &play.max_fail_percentage {
+            Some(node) => Some(number(&node.to_value()).ok_or_else(|| {
+                Diagnostic::at("`max_fail_percentage` must be a number", &node.span)
+            })?),
+            None => None,
+        };
+        let any_errors_fatal = play
+            .common
+            .any_errors_fatal
+            .as_ref()
+            .is_some_and(|n| crate::template::truthy(&n.to_value()));
+        let mut start = 0;
+        for size in serial {
+            if start >= all_hosts.len() || self.interrupted.load(Ordering::SeqCst) {
+                break;
+            }
+            let end = (start + size).min(all_hosts.len());
+            let batch: Vec<String> = all_hosts[start..end].to_vec();
+            start = end;
+            let mut context = PlayContext {
+                play_vars: play_vars.clone(),
+                play_magic: Arc::new(self.play_magic(play, &all_hosts, &batch)),
+                handlers: play.handlers.clone(),
+                any_errors_fatal,
+                max_fail_percentage,
+                batch: batch.clone(),
+                dir: play.dir.clone(),
+                play_common: play.common.clone(),
+                ended: false,
+                started: self.started,
+            };
+            let inherited = Inherited {
+                when: play.common.when.clone(),
+                tags: play.common.tags.clone(),
+                vars: Vec::new(),
+                common: play.common.clone(),
+                role: None,
+                params: HashMap::new(),
+            };
+            self.publish_layers(&context);
+            if self.gathers_facts(play) {
+                self.gather_facts(play, &mut context).await?;
+            }
+            let sections = [&play.pre_tasks, &play.role_tasks, &play.tasks, &play.post_tasks];
+            for (index, section) in sections.into_iter().enumerate() {
+                if context.ended || self.interrupted.load(Ordering::SeqCst) {
+                    break;
+                }
+                self.run_tasks(section, &batch, &inherited, &mut context).await?;
+                // Handlers run after pre_tasks, after roles+tasks, and after post_tasks.
+                if index != 1 {
+                    self.flush_handlers(&batch, &mut context).await?;
+                }
+            }
+            self.started = context.started;
+            let failed_in_batch = batch
+                .iter()
+                .filter(|h| self.hosts.get(*h).is_some_and(|s| s.failed || s.unreachable))
+                .count();
+            if failed_in_batch == batch.len() && !batch.is_empty() {
+                break;
+            }
+        }
+        Ok(all_hosts)
+    }
+
+    fn gathers_facts(&self, play: &Play) -> bool {
+        match &play.gather_facts {
+            Some(node) => crate::template::truthy(&node.to_value()),
+            None => true,
+        }
+    }
+
+    async fn gather_facts(&mut self, play: &Play, context: &mut PlayContext) -> Result<()> {
+        if self.interrupted.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        // Facts are always gathered unless the task tags exclude `always`.
+        if self.options.skip_tags.iter().any(|t| t == "always") {
+            return Ok(());
+        }
+        let mut args = Vec::new();
+        if let Some(subset) = &play.gather_subset {
+            args.push((Node::string("gather_subset", subset.span.clone()), subset.clone()));
+        }
+        let task = Task {
+            name: Some(Node::string("Gathering Facts", play.span.clone())),
+            kind: TaskKind::Action {
+                module: "gather_facts".to_string(),
+                module_span: play.span.clone(),
+                args: Node::new(NodeValue::Map(args), play.span.clone()),
+            },
+            common: Common::default(),
+            loop_: None,
+            loop_control: Default::default(),
+            register: None,
+            changed_when: None,
+            failed_when: None,
+            until: None,
+            retries: None,
+            delay: None,
+            notify: Vec::new(),
+            listen: Vec::new(),
+            role: None,
+            span: play.span.clone(),
+        };
+        let inherited = Inherited {
+            tags: vec!["always".to_string()],
+            common: play.common.clone(),
+            ..Inherited::default()
+        };
+        let batch = context.batch.clone();
+        let was_started = context.started;
+        context.started = true;
+        self.run_action_task(&task, &batch, &inherited, context, false).await?;
+        context.started = was_started;
+        Ok(())
+    }
+
+    /// Scope without host: for play names and `hosts:` patterns.
+    fn base_scope(&self, play_vars: Option<&Arc<VarMap>>) -> Scope {
+        let mut layers = Vec::new();
+        if let Some(vars) = play_vars {
+            layers.push(vars.clone());
+        }
+        layers.push(self.extra_vars.clone());
+        Scope::new(layers, self.templar.clone(), None)
+    }
+
+    fn play_vars(&self, play: &Play, hosts: &[String]) -> Result<Arc<VarMap>> {
+        let mut vars: VarMap = play
+            .common
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_value()))
+            .collect();
+        // vars_files names may be templates over play vars and extra vars; a list entry
+        // means "the first of these that exists".
+        for entry in &play.vars_files {
+            let mut layers = vec![Arc::new(vars.clone())];
+            if let Some(first) = hosts.first().and_then(|h| self.hosts.get(h)) {
+                layers.insert(0, first.inventory_vars.clone());
+            }
+            layers.push(self.extra_vars.clone());
+            let scope = Scope::new(layers, self.templar.clone(), None);
+            let candidates: Vec<&Node> = match &entry.value {
+                NodeValue::Seq(items) => items.iter().collect(),
+                _ => vec![entry],
+            };
+            let mut loaded = false;
+            let mut tried = Vec::new();
+            for candidate in &candidates {
+                let name = candidate.as_str().ok_or_else(|| {
+                    Diagnostic::at("`vars_files` entries must be file names", &candidate.span)
+                })?;
+                let name = self.templar.render_text(name, &scope, &candidate.span)?;
+                let path = play.dir.join(&name);
+                if path.exists() {
+                    vars.extend(crate::playbook::role::load_vars_path(&path)?);
+                    loaded = true;
+                    break;
+                }
+                tried.push(name);
+            }
+            if !loaded {
+                return Err(Diagnostic::at(
+                    format!("vars file `{}` was not found", tried.join("`, `")),
+                    &entry.span,
+                ));
+            }
+        }
+        Ok(Arc::new(vars))
+    }
+
+    fn play_magic(&self, play: &Play, all_hosts: &[String], batch: &[String]) -> VarMap {
+        let mut magic = VarMap::new();
+        let groups: IndexMap<String, Vec<String>> = self.inventory.groups();
+        magic.insert("groups".to_string(), value::serialize(&groups));
+        let active: Vec<&String> = all_hosts.iter().collect();
+        magic.insert("ansible_play_hosts_all".to_string(), value::serialize(&active));
+        magic.insert("ansible_play_hosts".to_string(), value::serialize(&active));
+        magic.insert("play_hosts".to_string(), value::serialize(&batch));
+        magic.insert("ansible_play_batch".to_string(), value::serialize(&batch));
+        magic.insert("ansible_play_name".to_string(), Value::from(play.display_name()));
+        magic.insert(
+            "playbook_dir".to_string(),
+            Value::from(play.dir.display().to_string()),
+        );
+        magic.insert("ansible_check_mode".to_string(), Value::from(self.options.check));
+        magic.insert("ansible_diff_mode".to_string(), Value::from(self.options.diff));
+        magic.insert("ansible_forks".to_string(), Value::from(self.options.forks));
+        magic.insert("ansible_verbosity".to_string(), Value::from(self.options.verbosity));
+        magic.insert("ansible_run_tags".to_string(), value::serialize(&if self.options.tags.is_empty() { vec!["all".to_string()] } else { self.options.tags.clone() }));
+        magic.insert("ansible_skip_tags".to_string(), value::serialize(&self.options.skip_tags));
+        magic.insert("role_names".to_string(), value::serialize(&play.role_names));
+        magic.insert("ansible_play_role_names".to_string(), value::serialize(&play.role_names));
+        magic.insert("omit".to_string(), Value::from(crate::template::OMIT));
+        magic.insert(
+            "ansible_version".to_string(),
+            value::serialize(&serde_json::json!({
+                "full": "2.19.0", "major": 2, "minor": 19, "revision": 0, "string": "2.19.0 (rplay)"
+            })),
+        );
+        magic.insert("ansible_config_file".to_string(), Value::from(()));
+        magic
+    }
+
+    /// Host-specific magic variables.
+    fn host_magic(&self, host: &str) -> VarMap {
+        let mut magic = VarMap::new();
+        magic.insert("inventory_hostname".to_string(), Value::from(host));
+        magic.insert(
+            "inventory_hostname_short".to_string(),
+            Value::from(host.split('.').next().unwrap_or(host)),
+        );
+        magic.insert(
+            "group_names".to_string(),
+            value::serialize(&self.inventory.group_names(host)),
+        );
+        magic
+    }
+
+    /// The layers for `hostvars[host]`: what any task of this play would see, minus the
+    /// task's own variables.
+    fn host_layers(&self, host: &HostState, context: &PlayContext) -> Vec<Arc<VarMap>> {
+        vec![
+            host.inventory_vars.clone(),
+            host.facts.clone(),
+            context.play_vars.clone(),
+            host.runtime_vars.clone(),
+            context.play_magic.clone(),
+            Arc::new(self.host_magic(&host.name)),
+            self.extra_vars.clone(),
+        ]
+    }
+
+    fn publish_layers(&self, context: &PlayContext) {
+        if let Ok(mut layers) = self.shared.layers.write() {
+            for (name, state) in &self.hosts {
+                layers.insert(name.clone(), self.host_layers(state, context));
+            }
+        }
+    }
+
+    /// The full scope for one task on one host, in Ansible's precedence order.
+    fn task_scope(&self, host: &HostState, task: &Task, inherited: &Inherited, context: &PlayContext) -> Scope {
+        let role = task.role.as_ref().or(inherited.role.as_ref());
+        let mut layers: Vec<Arc<VarMap>> = Vec::with_capacity(16);
+        if let Some(role) = role {
+            layers.push(role.defaults.clone());
+        }
+        layers.push(host.inventory_vars.clone());
+        layers.push(host.facts.clone());
+        layers.push(context.play_vars.clone());
+        if let Some(role) = role {
+            layers.push(role.vars.clone());
+        }
+        layers.extend(inherited.vars.iter().cloned());
+        if !task.common.vars.is_empty() && !matches!(task.kind, TaskKind::Block { .. }) {
+            layers.push(Arc::new(
+                task.common.vars.iter().map(|(k, v)| (k.clone(), v.to_value())).collect(),
+            ));
+        }
+        layers.push(host.runtime_vars.clone());
+        if let Some(role) = role {
+            layers.push(role.params.clone());
+        }
+        if let Some(params) = inherited.params.get(&host.name) {
+            layers.push(params.clone());
+        }
+        layers.push(context.play_magic.clone());
+        let mut magic = self.host_magic(&host.name);
+        if let Some(role) = role {
+            magic.insert("role_path".to_string(), Value::from(role.path.display().to_string()));
+            magic.insert("role_name".to_string(), Value::from(role.name.as_str()));
+            magic.insert("ansible_role_name".to_string(), Value::from(role.name.as_str()));
+        }
+        layers.push(Arc::new(magic));
+        layers.push(self.extra_vars.clone());
+        let hostvars: Arc<dyn HostVarsSource> = self.shared.clone();
+        Scope::new(layers, self.templar.clone(), Some(hostvars))
+    }
+
+    /// Runs a task list on the given hosts, in step (the linear strategy).
+    fn run_tasks<'a>(
+        &'a mut self,
+        tasks: &'a [Task],
+        hosts: &'a [String],
+        inherited: &'a Inherited,
+        context: &'a mut PlayContext,
+    ) -> futures::future::LocalBoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            for task in tasks {
+                if context.ended || self.interrupted.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+                let active: Vec<String> = hosts
+                    .iter()
+                    .filter(|h| self.hosts.get(*h).is_some_and(HostState::active))
+                    .cloned()
+                    .collect();
+                if active.is_empty() {
+                    return Ok(());
+                }
+                match &task.kind {
+                    TaskKind::Block { block, rescue, always } => {
+                        self.run_block(task, block, rescue, always, &active, inherited, context).await?;
+                    }
+                    TaskKind::IncludeTasks { .. } | TaskKind::IncludeRole { .. } => {
+                        self.run_include(task, &active, inherited, context).await?;
+                    }
+                    TaskKind::Meta { action } => {
+                        self.run_meta(task, action, &active, inherited, context).await?;
+                    }
+                    TaskKind::Action { .. } => {
+                        self.run_action_task(task, &active, inherited, context, false).await?;
+                    }
+                }
+                self.check_failure_limits(hosts, context);
+            }
+            Ok(())
+        })
+    }
+
+    /// `any_errors_fatal` and `max_fail_percentage` end the play for everyone.
+    fn check_failure_limits(&mut self, hosts: &[String], context: &mut PlayContext) {
+        let batch = &context.batch;
+        let failed = batch
+            .iter()
+            .filter(|h| self.hosts.get(*h).is_some_and(|s| s.failed || s.unreachable))
+            .count();
+        if failed == 0 {
+            return;
+        }
+        let over_limit = context.max_fail_percentage.is_some_and(|limit| {
+            (failed as f64) * 100.0 / (batch.len() as f64) > limit
+        });
+        if context.any_errors_fatal || over_limit {
+            context.ended = true;
+            let _ = hosts;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_block(
+        &mut self,
+        task: &Task,
+        block: &[Task],
+        rescue: &[Task],
+        always: &[Task],
+        hosts: &[String],
+        inherited: &Inherited,
+        context: &mut PlayContext,
+    ) -> Result<()> {
+        let inner = inherited.enter(task);
+        let failed_before: Vec<String> = hosts
+            .iter()
+            .filter(|h| self.hosts.get(*h).is_some_and(|s| s.failed))
+            .cloned()
+            .collect();
+        self.run_tasks(block, hosts, &inner, context).await?;
+        let failed_in_block: Vec<String> = hosts
+            .iter()
+            .filter(|h| !failed_before.contains(h))
+            .filter(|h| self.hosts.get(*h).is_some_and(|s| s.failed && !s.unreachable))
+            .cloned()
+            .collect();
+        if !rescue.is_empty() && !failed_in_block.is_empty() {
+            for host in &failed_in_block {
+                if let Some(state) = self.hosts.get_mut(host) {
+                    state.failed = false;
+                }
+            }
+            self.run_tasks(rescue, &failed_in_block, &inner, context).await?;
+            for host in &failed_in_block {
+                if let Some(state) = self.hosts.get_mut(host) {
+                    if !state.failed && !state.unreachable {
+                        // A rescued failure is not a failure in the recap.
+                        state.stats.failed = state.stats.failed.saturating_sub(1);
+                        state.stats.rescued += 1;
+                    }
+                }
+            }
+        }
+        if !always.is_empty() {
+            // `always` runs even on hosts that failed in the block (but not unreachable).
+            let mut revived = Vec::new();
+            for host in hosts {
+                if let Some(state) = self.hosts.get_mut(host) {
+                    if state.failed && !state.unreachable && !failed_before.contains(host) {
+                        state.failed = false;
+                        revived.push(host.clone());
+                    }
+                }
+            }
+            let ended = context.ended;
+            context.ended = false;
+            self.run_tasks(always, hosts, &inner, context).await?;
+            context.ended = context.ended || ended;
+            for host in revived {
+                if let Some(state) = self.hosts.get_mut(&host) {
+                    state.failed = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_meta(
+        &mut self,
+        task: &Task,
+        action: &str,
+        hosts: &[String],
+        inherited: &Inherited,
+        context: &mut PlayContext,
+    ) -> Result<()> {
+        // `when` applies to meta tasks that act per host.
+        let mut selected = Vec::new();
+        let inner = inherited.enter(task);
+        for host in hosts {
+            let state = &self.hosts[host];
+            let scope = self.task_scope(state, task, inherited, context);
+            if task::conditions_hold(&self.templar, &inner.when, &scope)? {
+                selected.push(host.clone());
+            }
+        }
+        match action {
+            "flush_handlers" => self.flush_handlers(&context.batch.clone(), context).await?,
+            "end_play" if !selected.is_empty() => {
+                context.ended = true;
+            }
+            "end_host" | "end_batch" => {
+                for host in &selected {
+                    if let Some(state) = self.hosts.get_mut(host) {
+                        state.ended = true;
+                    }
+                }
+                if action == "end_batch" && !selected.is_empty() {
+                    context.ended = true;
+                }
+            }
+            "clear_facts" => {
+                for host in &selected {
+                    if let Some(state) = self.hosts.get_mut(host) {
+                        state.facts = Arc::new(VarMap::new());
+                    }
+                }
+            }
+            "clear_host_errors" => {
+                for state in self.hosts.values_mut() {
+                    state.failed = false;
+                }
+            }
+            _ => {}
+        }
+        self.publish_layers(context);
+        Ok(())
+    }
+
+    async fn flush_handlers(&mut self, hosts: &[String], context: &mut PlayContext) -> Result<()> {
+        let handlers = context.handlers.clone();
+        for handler in &handlers {
+            let names = handler_names(handler, &self.templar);
+            let notified: Vec<String> = hosts
+                .iter()
+                .filter(|h| {
+                    self.hosts.get(*h).is_some_and(|s| {
+                        s.active() && s.notified.iter().any(|n| names.contains(n))
+                    })
+                })
+                .cloned()
+                .collect();
+            if notified.is_empty() {
+                continue;
+            }
+            let inherited = Inherited {
+                common: context.play_common.clone(),
+                role: handler.role.clone(),
+                ..Inherited::default()
+            };
+            // A handler runs once per flush, however often it was notified.
+            for host in &notified {
+                if let Some(state) = self.hosts.get_mut(host) {
+                    state.notified.retain(|n| !names.contains(n));
+                }
+            }
+            let was_started = context.started;
+            context.started = true;
+            match &handler.kind {
+                TaskKind::Action { .. } => {
+                    self.run_action_task(handler, &notified, &inherited, context, true).await?;
+                }
+                _ => {
+                    self.run_tasks(std::slice::from_ref(handler), &notified, &inherited, context).await?;
+                }
+            }
+            context.started = was_started;
+        }
+        for host in hosts {
+            if let Some(state) = self.hosts.get_mut(host) {
+                state.notified.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the task's tags select it.
+    fn tags_allow(&self, tags: &[String]) -> bool {
+        let has = |name: &str| tags.iter().any(|t| t == name);
+        if !self.options.skip_tags.is_empty() {
+            let skip = &self.options.skip_tags;
+            if skip.iter().any(|s| s == "all") && !has("always") {
+                return false;
+            }
+            if tags.iter().any(|t| skip.contains(t)) {
+                return false;
+            }
+            if skip.iter().any(|s| s == "tagged") && !tags.is_empty() && !has("always") {
+                return false;
+            }
+            if skip.iter().any(|s| s == "untagged") && tags.is_empty() {
+                return false;
+            }
+        }
+        let wanted = &self.options.tags;
+        if wanted.is_empty() || wanted.iter().any(|t| t == "all") {
+            return !has("never") || wanted.iter().any(|w| tags.contains(w));
+        }
+        if has("always") && !self.options.skip_tags.iter().any(|s| s == "always") {
+            return true;
+        }
+        if tags.iter().any(|t| wanted.contains(t)) {
+            return true;
+        }
+        if wanted.iter().any(|w| w == "tagged") && !tags.is_empty() && !has("never") {
+            return true;
+        }
+        if wanted.iter().any(|w| w == "untagged") && tags.is_empty() {
+            return true;
+        }
+        false
+    }
+
+    /// Runs a module or engine action on every given host, in parallel up to `--forks`.
+    async fn run_action_task(
+        &mut self,
+        task: &Task,
+        hosts: &[String],
+        inherited: &Inherited,
+        context: &mut PlayContext,
+        is_handler: bool,
+    ) -> Result<()> {
+        let inner_tags: Vec<String> = inherited.tags.iter().chain(task.common.tags.iter()).cloned().collect();
+        if !is_handler && !self.tags_allow(&inner_tags) {
+            return Ok(());
+        }
+        if !context.started {
+            let name = task.display_name();
+            let wanted = self.options.start_at_task.clone().unwrap_or_default();
+            if name == wanted || glob_match(&wanted, &name) {
+                context.started = true;
+            } else {
+                return Ok(());
+            }
+        }
+        let mut common = inherited.common.clone();
+        merge_common(&mut common, &task.common);
+        let when: Vec<Node> = inherited.when.iter().chain(task.common.when.iter()).cloned().collect();
+        let first_scope = hosts
+            .first()
+            .and_then(|h| self.hosts.get(h))
+            .map(|state| self.task_scope(state, task, inherited, context));
+        let display = match (&task.name, &first_scope) {
+            (Some(name), Some(scope)) => {
+                let text = name.as_str().unwrap_or_default();
+                self.templar.render_text(text, scope, &name.span).unwrap_or_else(|_| text.to_string())
+            }
+            _ => task.display_name(),
+        };
+        let display = match task.role.as_ref().or(inherited.role.as_ref()) {
+            Some(role) if !is_handler || task.name.is_some() => format!("{} : {}", role.name, display),
+            _ => display,
+        };
+        if self.options.step && !step_confirm(&display) {
+            return Ok(());
+        }
+        self.sink.task_start(&display, is_handler);
+
+        let run_once = common
+            .run_once
+            .as_ref()
+            .is_some_and(|n| crate::template::truthy(&n.to_value()));
+        let targets: Vec<String> = if run_once {
+            hosts.iter().take(1).cloned().collect()
+        } else {
+            hosts.to_vec()
+        };
+        let throttle = common
+            .throttle
+            .as_ref()
+            .and_then(|n| number(&n.to_value()))
+            .map(|n| n as usize)
+            .filter(|n| *n > 0);
+        let forks = throttle.map_or(self.options.forks, |t| t.min(self.options.forks)).max(1);
+
+        let mut jobs = Vec::with_capacity(targets.len());
+        for host in &targets {
+            let state = &self.hosts[host];
+            let scope = self.task_scope(state, task, inherited, context);
+            jobs.push(TaskContext {
+                host: host.clone(),
+                task,
+                common: common.clone(),
+                when: when.clone(),
+                scope,
+                transport: state.transport.clone(),
+                connection_error: state.connection_error.clone(),
+                check: self.options.check,
+                diff: self.options.diff,
+                templar: self.templar.clone(),
+                dir: context.dir.clone(),
+                inventory: &self.inventory,
+                local: Arc::new(rplay_modules::local::LocalTransport::new()),
+                remote_user: self.options.remote_user.clone(),
+                become_default: (self.options.become_, self.options.become_user.clone(), self.options.become_method.clone()),
+            });
+        }
+        // Each host's run only reads; its effects come back in TaskOutput.
+        let outputs: Vec<TaskOutput> = futures::stream::iter(jobs.into_iter().map(|job| async move { job.run().await }))
+            .buffered(forks)
+            .collect()
+            .await;
+
+        for (host, output) in targets.iter().zip(outputs) {
+            self.apply_output(host, task, &output, is_handler);
+            if run_once {
+                // run_once results count for every host of the batch.
+                for other in hosts.iter().skip(1) {
+                    if let Some(register) = &task.register {
+                        if let Some(state) = self.hosts.get_mut(other) {
+                            state.set_runtime(register, value::from_json(&serde_json::Value::Object(output.result.clone())));
+                        }
+                    }
+                    if let Some(state) = self.hosts.get_mut(other) {
+                        state.extend_runtime(output.set_facts.clone());
+                        if output.status == Status::Changed {
+                            state.notified.extend(output.notify.iter().cloned());
+                        }
+                    }
+                }
+            }
+        }
+        self.publish_layers(context);
+        Ok(())
+    }
+
+    /// Records one host's result: report, stats, registered values, facts, handlers.
+    fn apply_output(&mut self, host: &str, task: &Task, output: &TaskOutput, is_handler: bool) {
+        let module = task.module().unwrap_or_default().to_string();
+        for item in &output.items {
+            self.sink.host_result(&HostResult {
+                host,
+                delegated_to: output.delegated_to.as_deref(),
+                status: item.status,
+                result: &item.result,
+                item_label: Some(item.label.clone()),
+                ignored: false,
+                no_log: output.no_log,
+                diffs: &item.diffs,
+                module: &module,
+            });
+        }
+        if output.items.is_empty() || output.status == Status::Unreachable {
+            self.sink.host_result(&HostResult {
+                host,
+                delegated_to: output.delegated_to.as_deref(),
+                status: output.status,
+                result: &output.result,
+                item_label: None,
+                ignored: output.ignored,
+                no_log: output.no_log,
+                diffs: &output.diffs,
+                module: &module,
+            });
+        } else if output.ignored {
+            self.sink.message("...ignoring");
+        }
+        for warning in &output.warnings {
+            self.sink.warning(warning);
+        }
+        let Some(state) = self.hosts.get_mut(host) else { return };
+        let _ = is_handler;
+        match output.status {
+            Status::Ok => state.stats.ok += 1,
+            Status::Changed => {
+                state.stats.ok += 1;
+                state.stats.changed += 1;
+            }
+            Status::Skipped => state.stats.skipped += 1,
+            Status::Failed => {
+                if output.ignored {
+                    state.stats.ok += 1;
+                    state.stats.ignored += 1;
+                } else {
+                    state.stats.failed += 1;
+                    state.failed = true;
+                }
+            }
+            Status::Unreachable => {
+                if output.ignored {
+                    state.stats.ok += 1;
+                    state.stats.ignored += 1;
+                } else {
+                    state.stats.unreachable += 1;
+                    state.unreachable = true;
+                }
+            }
+        }
+        if let Some(register) = &task.register {
+            state.set_runtime(register, value::from_json(&serde_json::Value::Object(output.result.clone())));
+        }
+        state.extend_runtime(output.set_facts.clone());
+        if let Some(facts) = &output.facts {
+            let target = output.delegate_facts_to.clone();
+            match target {
+                Some(other) if other != host => {
+                    if let Some(other_state) = self.hosts.get_mut(&other) {
+                        other_state.add_facts(facts);
+                    }
+                }
+                _ => {
+                    if let Some(state) = self.hosts.get_mut(host) {
+                        state.add_facts(facts);
+                    }
+                }
+            }
+        }
+        let Some(state) = self.hosts.get_mut(host) else { return };
+        if output.status == Status::Changed {
+            for name in &output.notify {
+                if !state.notified.contains(name) {
+                    state.notified.push(name.clone());
+                }
+            }
+        }
+        for (group, members) in &output.add_to_groups {
+            for member in members {
+                if let Err(error) = self.inventory.add_host_to_group(member, group) {
+                    self.sink.warning(&error.message);
+                }
+            }
+        }
+        if !output.add_to_groups.is_empty() {
+            self.refresh_hosts();
+        }
+    }
+
+    /// `include_tasks` and `include_role`: resolved per host, then run for the hosts that
+    /// included the same thing.
+    async fn run_include(
+        &mut self,
+        task: &Task,
+        hosts: &[String],
+        inherited: &Inherited,
+        context: &mut PlayContext,
+    ) -> Result<()> {
+        let tags: Vec<String> = inherited.tags.iter().chain(task.common.tags.iter()).cloned().collect();
+        if !self.tags_allow(&tags) {
+            return Ok(());
+        }
+        let inner = inherited.enter(task);
+        // (host, included tasks, params) per host and loop item, in order.
+        let mut plans: Vec<(String, Vec<IncludePlan>)> = Vec::new();
+        for host in hosts {
+            let state = &self.hosts[host];
+            let scope = self.task_scope(state, task, inherited, context);
+            let when: Vec<Node> = inherited.when.iter().chain(task.common.when.iter()).cloned().collect();
+            let items: Vec<Option<Value>> = match &task.loop_ {
+                Some(crate::playbook::Loop::Items { kind, value }) => {
+                    loops::items(kind, &value.to_value(), &scope, &value.span)?
+                        .into_iter()
+                        .map(Some)
+                        .collect()
+                }
+                None => vec![None],
+            };
+            let mut host_plans = Vec::new();
+            for (index, item) in items.into_iter().enumerate() {
+                let mut layer = VarMap::new();
+                if let Some(item) = &item {
+                    layer.insert(task.loop_control.loop_var.clone(), item.clone());
+                    if let Some(index_var) = &task.loop_control.index_var {
+                        layer.insert(index_var.clone(), Value::from(index));
+                    }
+                }
+                let item_scope = scope.with_layer(layer.clone());
+                if !task::conditions_hold(&self.templar, &when, &item_scope)? {
+                    continue;
+                }
+                host_plans.push(self.resolve_include(task, &item_scope, layer, context)?);
+            }
+            plans.push((host.clone(), host_plans));
+        }
+        let rounds = plans.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
+        for round in 0..rounds {
+            // Hosts that included the same file in this round run it together.
+            let mut groups: Vec<(IncludePlan, Vec<String>)> = Vec::new();
+            for (host, host_plans) in &plans {
+                let Some(plan) = host_plans.get(round) else { continue };
+                match groups.iter_mut().find(|(p, _)| p.key == plan.key) {
+                    Some((_, members)) => members.push(host.clone()),
+                    None => groups.push((plan.clone(), vec![host.clone()])),
+                }
+            }
+            for (plan, members) in groups {
+                let mut scoped = inner.clone();
+                for host in &members {
+                    let host_plan = plans
+                        .iter()
+                        .find(|(h, _)| h == host)
+                        .and_then(|(_, p)| p.get(round))
+                        .map(|p| p.params.clone())
+                        .unwrap_or_default();
+                    scoped.params.insert(host.clone(), Arc::new(host_plan));
+                }
+                if let Some(role) = &plan.role {
+                    scoped.role = Some(role.clone());
+                }
+                context.handlers.extend(plan.handlers.iter().cloned());
+                self.run_tasks(&plan.tasks, &members, &scoped, context).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn resolve_include(
+        &self,
+        task: &Task,
+        scope: &Scope,
+        params_layer: VarMap,
+        context: &PlayContext,
+    ) -> Result<IncludePlan> {
+        let role_context = crate::playbook::loader::Context {
+            dir: task
+                .span
+                .file
+                .as_ref()
+                .and_then(|f| f.path.parent().map(|p| p.to_path_buf()))
+                .unwrap_or_else(|| context.dir.clone()),
+            role: task.role.clone(),
+            playbook_dir: context.dir.clone(),
+        };
+        let mut loader = Loader::new(&context.dir);
+        match &task.kind {
+            TaskKind::IncludeTasks { file, args } => {
+                let name = self.templar.render_text(file.as_str().unwrap_or_default(), scope, &file.span)?;
+                let path = crate::playbook::loader::find_task_file(&name, &role_context).ok_or_else(|| {
+                    Diagnostic::at(format!("included task file `{name}` was not found"), &file.span)
+                })?;
+                let tasks = loader.task_file(&path, &role_context)?;
+                let mut params = params_layer;
+                if let Some(entries) = args.as_map() {
+                    for (key, value) in entries {
+                        let key = key.key_text().unwrap_or_default();
+                        if key == "file" || key == "_raw_params" || key == "apply" {
+                            continue;
+                        }
+                        params.insert(key, self.templar.render_deep(&value.to_value(), scope, &value.span)?);
+                    }
+                }
+                for (key, value) in &task.common.vars {
+                    params.insert(key.clone(), self.templar.render_deep(&value.to_value(), scope, &value.span)?);
+                }
+                Ok(IncludePlan {
+                    key: path.display().to_string(),
+                    tasks,
+                    params,
+                    role: None,
+                    handlers: Vec::new(),
+                })
+            }
+            TaskKind::IncludeRole { args } => {
+                let rendered = self.templar.render_deep(&args.to_value(), scope, &args.span)?;
+                let get = |key: &str| rendered.get_attr(key).ok().filter(|v| !v.is_undefined());
+                let name = get("name").map(|v| v.to_string()).unwrap_or_default();
+                let tasks_from = get("tasks_from").map(|v| v.to_string()).unwrap_or_else(|| "main".to_string());
+                let mut params = params_layer;
+                for (key, value) in &task.common.vars {
+                    params.insert(key.clone(), self.templar.render_deep(&value.to_value(), scope, &value.span)?);
+                }
+                let path = crate::playbook::role::find_role(&name, &loader.roles_path, &args.span)?;
+                let role = Arc::new(Role::load(&name, &path, VarMap::new())?);
+                let inner_context = crate::playbook::loader::Context {
+                    dir: role.tasks_dir(),
+                    role: Some(role.clone()),
+                    playbook_dir: context.dir.clone(),
+                };
+                let tasks = match role.entry_file("tasks", &tasks_from) {
+                    Some(file) => loader.task_file(&file, &inner_context)?,
+                    None if tasks_from != "main" => {
+                        return Err(Diagnostic::at(
+                            format!("role `{name}` has no tasks file `{tasks_from}`"),
+                            &args.span,
+                        ))
+                    }
+                    None => Vec::new(),
+                };
+                let handlers = match role.entry_file("handlers", "main") {
+                    Some(file) => loader.task_file(&file, &crate::playbook::loader::Context {
+                        dir: role.path.join("handlers"),
+                        ..inner_context.clone()
+                    })?,
+                    None => Vec::new(),
+                };
+                Ok(IncludePlan {
+                    key: format!("{}:{tasks_from}", path.display()),
+                    tasks,
+                    params,
+                    role: Some(role),
+                    handlers,
+                })
+            }
+            _ => Err(Diagnostic::at("not an include", &task.span)),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct IncludePlan {
+    key: String,
+    tasks: Vec<Task>,
+    params: VarMap,
+    role: Option<Arc<Role>>,
+    handlers: Vec<Task>,
+}
+
+/// The names a handler answers to: its name (also as `role : name`) and its topics.
+fn handler_names(handler: &Task, _templar: &Templar) -> Vec<String> {
+    let mut names = handler.listen.clone();
+    if let Some(name) = handler.name.as_ref().and_then(Node::as_str) {
+        names.push(name.to_string());
+        if let Some(role) = &handler.role {
+            names.push(format!("{} : {}", role.name, name));
+        }
+    }
+    names
+}
+
+fn hosts_pattern(node: &Node, templar: &Templar, extra_vars: &Arc<VarMap>) -> Result<String> {
+    let scope = Scope::new(vec![extra_vars.clone()], Arc::new(Templar::new()), None);
+    let _ = templar;
+    let text = match &node.value {
+        NodeValue::Seq(items) => items
+            .iter()
+            .filter_map(Node::key_text)
+            .collect::<Vec<_>>()
+            .join(":"),
+        NodeValue::Null => {
+            return Err(Diagnostic::at("`hosts` is empty", &node.span)
+                .with_help("say which hosts the play runs on: `hosts: all`"))
+        }
+        _ => node.key_text().unwrap_or_default(),
+    };
+    scope.templar().render_text(&text, &scope, &node.span)
+}
+
+/// Batch sizes from `serial`: a number, a percentage, or a list of them (the last one
+/// repeats).
+fn serial_batches(node: Option<&Node>, total: usize, templar: &Templar, scope: &Scope) -> Result<Vec<usize>> {
+    let Some(node) = node else {
+        return Ok(vec![total.max(1)]);
+    };
+    let values: Vec<Value> = match &node.value {
+        NodeValue::Seq(items) => items.iter().map(Node::to_value).collect(),
+        _ => vec![node.to_value()],
+    };
+    let mut sizes = Vec::new();
+    for value in values {
+        let value = templar.render_deep(&value, scope, &node.span)?;
+        let text = value.to_string();
+        let size = if let Some(percent) = text.strip_suffix('%') {
+            let percent: f64 = percent.trim().parse().map_err(|_| {
+                Diagnostic::at(format!("`serial` value `{text}` is not a percentage"), &node.span)
+            })?;
+            ((total as f64) * percent / 100.0).floor() as usize
+        } else {
+            text.trim().parse::<usize>().map_err(|_| {
+                Diagnostic::at(format!("`serial` value `{text}` is not a number"), &node.span)
+            })?
+        };
+        sizes.push(if size == 0 { total.max(1) } else { size.max(1) });
+    }
+    let last = *sizes.last().unwrap_or(&total);
+    let mut covered: usize = sizes.iter().sum();
+    while covered < total {
+        sizes.push(last);
+        covered += last;
+    }
+    Ok(sizes)
+}
+
+pub fn number(value: &Value) -> Option<f64> {
+    f64::try_from(value.clone())
+        .ok()
+        .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+fn glob_match(pattern: &str, text: &str) -> bool {
+    glob::Pattern::new(pattern).is_ok_and(|p| p.matches(text))
+}
+
+/// `--step`: ask before each task.
+fn step_confirm(name: &str) -> bool {
+    use std::io::{BufRead, Write};
+    print!("Perform task: TASK: {name} (N)o/(y)es/(c)ontinue: ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes" | "c" | "continue")
+}

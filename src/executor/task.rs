@@ -1,0 +1,686 @@
+//! One task on one host: conditions, loop items, retries, the module or action itself,
+//! and what the task's keywords make of its result.
+
+use super::connection::{Become, TaskTransport};
+use super::value::{from_json, to_json};
+use super::{actions, loops, number};
+use crate::diagnostic::Diagnostic;
+use crate::inventory::Inventory;
+use crate::node::{Node, NodeValue};
+use crate::playbook::{Common, Task, TaskKind};
+use crate::report::Status;
+use crate::template::{truthy, Scope, Templar, VarMap, OMIT};
+use minijinja::Value;
+use rplay_modules::{Diff, Transport};
+use serde_json::{json, Map};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Everything one host's run of a task needs, prepared by the executor.
+pub struct TaskContext<'a> {
+    pub host: String,
+    pub task: &'a Task,
+    pub common: Common,
+    pub when: Vec<Node>,
+    pub scope: Scope,
+    pub transport: Option<Arc<dyn Transport>>,
+    pub connection_error: Option<String>,
+    pub check: bool,
+    pub diff: bool,
+    pub templar: Arc<Templar>,
+    pub dir: PathBuf,
+    pub inventory: &'a Inventory,
+    pub local: Arc<rplay_modules::local::LocalTransport>,
+    pub remote_user: Option<String>,
+    pub become_default: (bool, Option<String>, Option<String>),
+}
+
+/// One loop item's result, for per-item lines.
+pub struct ItemOutput {
+    pub label: String,
+    pub status: Status,
+    pub result: Map<String, serde_json::Value>,
+    pub diffs: Vec<Diff>,
+}
+
+/// What a host's run of a task produced; the executor applies it.
+pub struct TaskOutput {
+    pub status: Status,
+    pub result: Map<String, serde_json::Value>,
+    pub items: Vec<ItemOutput>,
+    pub diffs: Vec<Diff>,
+    pub ignored: bool,
+    pub no_log: bool,
+    pub set_facts: VarMap,
+    pub facts: Option<Map<String, serde_json::Value>>,
+    pub delegate_facts_to: Option<String>,
+    pub delegated_to: Option<String>,
+    pub notify: Vec<String>,
+    pub add_to_groups: Vec<(String, Vec<String>)>,
+    pub warnings: Vec<String>,
+}
+
+impl TaskOutput {
+    fn new(status: Status, result: Map<String, serde_json::Value>) -> TaskOutput {
+        TaskOutput {
+            status,
+            result,
+            items: Vec::new(),
+            diffs: Vec::new(),
+            ignored: false,
+            no_log: false,
+            set_facts: VarMap::new(),
+            facts: None,
+            delegate_facts_to: None,
+            delegated_to: None,
+            notify: Vec::new(),
+            add_to_groups: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn failed(message: String) -> TaskOutput {
+        let mut result = Map::new();
+        result.insert("changed".into(), json!(false));
+        result.insert("failed".into(), json!(true));
+        result.insert("msg".into(), json!(message));
+        TaskOutput::new(Status::Failed, result)
+    }
+}
+
+/// Evaluates a list of conditions (all must hold).
+pub fn conditions_hold(templar: &Templar, conditions: &[Node], scope: &Scope) -> Result<bool, Diagnostic> {
+    for condition in conditions {
+        if !templar.eval_condition(&condition.to_value(), scope, &condition.span)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn keyword_bool(node: &Option<Node>, templar: &Templar, scope: &Scope) -> Result<Option<bool>, Diagnostic> {
+    match node {
+        None => Ok(None),
+        Some(node) => {
+            let value = templar.render_deep(&node.to_value(), scope, &node.span)?;
+            Ok(Some(truthy(&value)))
+        }
+    }
+}
+
+/// One attempt's raw outcome, before `changed_when`/`failed_when`.
+pub struct Attempt {
+    pub result: Map<String, serde_json::Value>,
+    pub diffs: Vec<Diff>,
+    pub unreachable: bool,
+    pub set_facts: VarMap,
+    pub facts: Option<Map<String, serde_json::Value>>,
+    pub add_to_groups: Vec<(String, Vec<String>)>,
+}
+
+impl Attempt {
+    pub fn from_result(result: Map<String, serde_json::Value>) -> Attempt {
+        Attempt {
+            result,
+            diffs: Vec::new(),
+            unreachable: false,
+            set_facts: VarMap::new(),
+            facts: None,
+            add_to_groups: Vec::new(),
+        }
+    }
+
+    pub fn failure(message: impl Into<String>) -> Attempt {
+        let mut result = Map::new();
+        result.insert("changed".into(), json!(false));
+        result.insert("failed".into(), json!(true));
+        result.insert("msg".into(), json!(message.into()));
+        Attempt::from_result(result)
+    }
+}
+
+fn flag(result: &Map<String, serde_json::Value>, key: &str) -> bool {
+    result.get(key).is_some_and(|v| match v {
+        serde_json::Value::Bool(b) => *b,
+        serde_json::Value::String(s) => truthy(&Value::from(s.as_str())),
+        serde_json::Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        _ => false,
+    })
+}
+
+impl TaskContext<'_> {
+    pub async fn run(self) -> TaskOutput {
+        let no_log = keyword_bool(&self.common.no_log, &self.templar, &self.scope)
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+        let ignore_errors = keyword_bool(&self.common.ignore_errors, &self.templar, &self.scope)
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+        let mut output = match self.run_inner().await {
+            Ok(output) => output,
+            Err(diagnostic) => {
+                let mut output = TaskOutput::failed(diagnostic.render().trim_end().to_string());
+                output.result.insert("_rplay_error".into(), json!(true));
+                output
+            }
+        };
+        output.no_log = no_log;
+        if output.status == Status::Failed && ignore_errors {
+            output.ignored = true;
+        }
+        if output.status == Status::Unreachable {
+            let ignore_unreachable = keyword_bool(&self.common.ignore_unreachable, &self.templar, &self.scope)
+                .ok()
+                .flatten()
+                .unwrap_or(false);
+            output.ignored = ignore_unreachable;
+        }
+        output.result.remove("_rplay_error");
+        output
+    }
+
+    async fn run_inner(&self) -> Result<TaskOutput, Diagnostic> {
+        if let Some(error) = &self.connection_error {
+            let mut result = Map::new();
+            result.insert("changed".into(), json!(false));
+            result.insert("unreachable".into(), json!(true));
+            result.insert("msg".into(), json!(error));
+            return Ok(TaskOutput::new(Status::Unreachable, result));
+        }
+        let task = self.task;
+        let items: Option<Vec<Value>> = match &task.loop_ {
+            Some(crate::playbook::Loop::Items { kind, value }) => {
+                // `when` is checked per item, but a task whose `when` cannot involve the
+                // item and is false skips without evaluating the loop (Ansible does too).
+                Some(loops::items(kind, &value.to_value(), &self.scope, &value.span)?)
+            }
+            None => None,
+        };
+        let Some(items) = items else {
+            if !conditions_hold(&self.templar, &self.when, &self.scope)? {
+                return Ok(self.skipped(None));
+            }
+            let (status, result, attempt) = self.run_once_with_retries(&self.scope).await?;
+            let mut output = TaskOutput::new(status, result);
+            output.diffs = attempt.diffs;
+            output.set_facts = attempt.set_facts;
+            output.facts = attempt.facts;
+            output.add_to_groups = attempt.add_to_groups;
+            self.finish(&mut output)?;
+            return Ok(output);
+        };
+        let control = &task.loop_control;
+        let mut item_outputs = Vec::new();
+        let mut results = Vec::new();
+        let mut any_changed = false;
+        let mut any_failed = false;
+        let mut all_skipped = true;
+        let mut set_facts = VarMap::new();
+        let mut facts: Option<Map<String, serde_json::Value>> = None;
+        let mut add_to_groups = Vec::new();
+        let mut diffs = Vec::new();
+        let count = items.len();
+        for (index, item) in items.iter().enumerate() {
+            let mut layer = VarMap::new();
+            layer.insert(control.loop_var.clone(), item.clone());
+            if let Some(index_var) = &control.index_var {
+                layer.insert(index_var.clone(), Value::from(index));
+            }
+            layer.insert("ansible_loop_var".to_string(), Value::from(control.loop_var.as_str()));
+            if control.extended {
+                layer.insert(
+                    "ansible_loop".to_string(),
+                    super::value::serialize(&json!({
+                        "index": index + 1, "index0": index, "first": index == 0,
+                        "last": index + 1 == count, "length": count,
+                        "revindex": count - index, "revindex0": count - index - 1,
+                    })),
+                );
+            }
+            // set_fact from earlier items is visible to later ones.
+            if !set_facts.is_empty() {
+                for (k, v) in &set_facts {
+                    layer.insert(k.clone(), v.clone());
+                }
+            }
+            let scope = self.scope.with_layer(layer);
+            let label = match &control.label {
+                Some(label) => self.templar.render_text(&label.to_value().to_string(), &scope, &label.span)?,
+                None => label_for(item),
+            };
+            if !conditions_hold(&self.templar, &self.when, &scope)? {
+                let mut result = Map::new();
+                result.insert("changed".into(), json!(false));
+                result.insert("skipped".into(), json!(true));
+                result.insert("skip_reason".into(), json!("Conditional result was False"));
+                result.insert(control.loop_var.clone(), to_json(item));
+                result.insert("ansible_loop_var".into(), json!(control.loop_var));
+                item_outputs.push(ItemOutput {
+                    label,
+                    status: Status::Skipped,
+                    result: result.clone(),
+                    diffs: Vec::new(),
+                });
+                results.push(serde_json::Value::Object(result));
+                continue;
+            }
+            all_skipped = false;
+            let (status, mut result, attempt) = self.run_once_with_retries(&scope).await?;
+            result.insert(control.loop_var.clone(), to_json(item));
+            result.insert("ansible_loop_var".into(), json!(control.loop_var));
+            if let Some(index_var) = &control.index_var {
+                result.insert(index_var.clone(), json!(index));
+                result.insert("ansible_index_var".into(), json!(index_var));
+            }
+            match status {
+                Status::Changed => any_changed = true,
+                Status::Failed => any_failed = true,
+                Status::Unreachable => {
+                    let mut output = TaskOutput::new(Status::Unreachable, result);
+                    output.items = item_outputs;
+                    return Ok(output);
+                }
+                _ => {}
+            }
+            set_facts.extend(attempt.set_facts);
+            if let Some(new_facts) = attempt.facts {
+                facts.get_or_insert_with(Map::new).extend(new_facts);
+            }
+            add_to_groups.extend(attempt.add_to_groups);
+            diffs.extend(attempt.diffs.iter().cloned());
+            item_outputs.push(ItemOutput {
+                label,
+                status,
+                result: result.clone(),
+                diffs: attempt.diffs,
+            });
+            results.push(serde_json::Value::Object(result));
+            if let Some(pause) = &control.pause {
+                if let Some(seconds) = number(&pause.to_value()) {
+                    tokio::time::sleep(std::time::Duration::from_secs_f64(seconds.max(0.0))).await;
+                }
+            }
+        }
+        let mut result = Map::new();
+        result.insert("changed".into(), json!(any_changed));
+        result.insert("results".into(), serde_json::Value::Array(results));
+        result.insert("msg".into(), json!(if any_failed { "One or more items failed" } else { "All items completed" }));
+        if any_failed {
+            result.insert("failed".into(), json!(true));
+        }
+        if all_skipped {
+            result.insert("skipped".into(), json!(true));
+            result.insert(
+                "msg".into(),
+                json!(if count == 0 { "No items in the list" } else { "All items skipped" }),
+            );
+        }
+        let status = if any_failed {
+            Status::Failed
+        } else if all_skipped {
+            Status::Skipped
+        } else if any_changed {
+            Status::Changed
+        } else {
+            Status::Ok
+        };
+        let mut output = TaskOutput::new(status, result);
+        output.items = item_outputs;
+        output.set_facts = set_facts;
+        output.facts = facts;
+        output.add_to_groups = add_to_groups;
+        output.diffs = diffs;
+        self.finish(&mut output)?;
+        Ok(output)
+    }
+
+    fn skipped(&self, _reason: Option<String>) -> TaskOutput {
+        let mut result = Map::new();
+        result.insert("changed".into(), json!(false));
+        result.insert("skipped".into(), json!(true));
+        result.insert("skip_reason".into(), json!("Conditional result was False"));
+        if let Some(condition) = self.when.iter().find(|_| true) {
+            result.insert("false_condition".into(), json!(condition.to_value().to_string()));
+        }
+        TaskOutput::new(Status::Skipped, result)
+    }
+
+    /// Notifications and delegation details, after the task's status is known.
+    fn finish(&self, output: &mut TaskOutput) -> Result<(), Diagnostic> {
+        if output.status == Status::Changed {
+            for notify in &self.task.notify {
+                let name = self
+                    .templar
+                    .render_text(&notify.to_value().to_string(), &self.scope, &notify.span)?;
+                output.notify.push(name);
+            }
+        }
+        if let Some(delegate) = self.delegate()? {
+            output.delegated_to = Some(delegate.clone());
+            if keyword_bool(&self.common.delegate_facts, &self.templar, &self.scope)?.unwrap_or(false) {
+                output.delegate_facts_to = Some(delegate);
+            }
+        }
+        Ok(())
+    }
+
+    fn delegate(&self) -> Result<Option<String>, Diagnostic> {
+        match &self.common.delegate_to {
+            None => Ok(None),
+            Some(node) => {
+                let name = self.templar.render_text(&node.to_value().to_string(), &self.scope, &node.span)?;
+                Ok(Some(name))
+            }
+        }
+    }
+
+    /// One run (with `until` retries), then `changed_when`/`failed_when`.
+    async fn run_once_with_retries(
+        &self,
+        scope: &Scope,
+    ) -> Result<(Status, Map<String, serde_json::Value>, Attempt), Diagnostic> {
+        let task = self.task;
+        let retries = match (&task.until, &task.retries) {
+            (Some(_), Some(node)) => {
+                let value = self.templar.render_deep(&node.to_value(), scope, &node.span)?;
+                number(&value).map(|n| n.max(0.0) as u32).unwrap_or(3)
+            }
+            (Some(_), None) => 3,
+            _ => 0,
+        };
+        let delay = match &task.delay {
+            Some(node) => {
+                let value = self.templar.render_deep(&node.to_value(), scope, &node.span)?;
+                number(&value).unwrap_or(5.0)
+            }
+            None => 5.0,
+        };
+        let mut attempt_number = 0u32;
+        loop {
+            attempt_number += 1;
+            let mut attempt = self.execute(scope).await?;
+            if attempt.unreachable {
+                let result = attempt.result.clone();
+                return Ok((Status::Unreachable, result, attempt));
+            }
+            let (status, result) = self.judge(&mut attempt, scope)?;
+            let Some(until) = &task.until else {
+                return Ok((status, result, attempt));
+            };
+            let register_scope = self.with_registered(scope, &result);
+            let done = status != Status::Skipped && conditions_hold(&self.templar, until, &register_scope)?;
+            if done || attempt_number > retries {
+                let mut result = result;
+                result.insert("attempts".into(), json!(attempt_number));
+                if !done {
+                    result.insert("failed".into(), json!(true));
+                    result.entry("msg").or_insert(json!("Retries exhausted"));
+                    return Ok((Status::Failed, result, attempt));
+                }
+                let status = if flag(&result, "failed") { Status::Failed } else { status };
+                return Ok((status, result, attempt));
+            }
+            tokio::time::sleep(std::time::Duration::from_secs_f64(delay.max(0.0))).await;
+        }
+    }
+
+    /// A scope where the task's `register` name (if any) holds `result`, for
+    /// `changed_when`, `failed_when` and `until`.
+    fn with_registered(&self, scope: &Scope, result: &Map<String, serde_json::Value>) -> Scope {
+        let mut layer = VarMap::new();
+        if let Some(register) = &self.task.register {
+            layer.insert(register.clone(), from_json(&serde_json::Value::Object(result.clone())));
+        }
+        scope.with_layer(layer)
+    }
+
+    /// Applies `changed_when` and `failed_when` and decides the status.
+    fn judge(&self, attempt: &mut Attempt, scope: &Scope) -> Result<(Status, Map<String, serde_json::Value>), Diagnostic> {
+        let mut result = attempt.result.clone();
+        if flag(&result, "skipped") {
+            return Ok((Status::Skipped, result));
+        }
+        let errored = result.contains_key("_rplay_error");
+        if !errored {
+            if let Some(changed_when) = &self.task.changed_when {
+                let register_scope = self.with_registered(scope, &result);
+                let changed = conditions_hold(&self.templar, changed_when, &register_scope)?;
+                result.insert("changed".into(), json!(changed));
+            }
+            if let Some(failed_when) = &self.task.failed_when {
+                let register_scope = self.with_registered(scope, &result);
+                let failed = if failed_when.is_empty() {
+                    false
+                } else {
+                    conditions_hold_any_style(&self.templar, failed_when, &register_scope)?
+                };
+                result.insert("failed_when_result".into(), json!(failed));
+                result.insert("failed".into(), json!(failed));
+                if !failed {
+                    result.remove("msg").filter(|_| false);
+                }
+            }
+        }
+        attempt.result = result.clone();
+        let status = if flag(&result, "failed") {
+            Status::Failed
+        } else if flag(&result, "changed") {
+            Status::Changed
+        } else {
+            Status::Ok
+        };
+        Ok((status, result))
+    }
+
+    /// Runs the action once, without retries.
+    async fn execute(&self, scope: &Scope) -> Result<Attempt, Diagnostic> {
+        let TaskKind::Action { module, args, .. } = &self.task.kind else {
+            return Err(Diagnostic::at("not an action", &self.task.span));
+        };
+        let args = render_args(&self.templar, args, scope)?;
+        let check = match keyword_bool(&self.common.check_mode, &self.templar, scope)? {
+            Some(forced) => forced,
+            None => self.check,
+        };
+        let diff = keyword_bool(&self.common.diff, &self.templar, scope)?.unwrap_or(self.diff);
+        let transport = self.task_transport(scope)?;
+        let environment = self.environment(scope)?;
+        let _ = environment;
+        let context = actions::ActionContext {
+            module,
+            args: &args,
+            scope,
+            templar: &self.templar,
+            transport: transport.as_ref().map(|t| t as &dyn Transport),
+            check,
+            diff,
+            host: &self.host,
+            role: self.task.role.as_deref(),
+            playbook_dir: &self.dir,
+            inventory: self.inventory,
+            task_span: &self.task.span,
+        };
+        actions::run(context).await
+    }
+
+    fn environment(&self, scope: &Scope) -> Result<Vec<(String, String)>, Diagnostic> {
+        let Some(node) = &self.common.environment else {
+            return Ok(Vec::new());
+        };
+        let value = self.templar.render_deep(&node.to_value(), scope, &node.span)?;
+        let mut environment = Vec::new();
+        let entries: Vec<Value> = match value.kind() {
+            minijinja::value::ValueKind::Seq => value.try_iter().map(|i| i.collect()).unwrap_or_default(),
+            _ => vec![value],
+        };
+        for entry in entries {
+            if let Ok(keys) = entry.try_iter() {
+                for key in keys {
+                    let item = entry.get_item(&key).unwrap_or_default();
+                    if item.as_str() == Some(OMIT) {
+                        continue;
+                    }
+                    environment.push((key.to_string(), if item.is_none() { String::new() } else { item.to_string() }));
+                }
+            }
+        }
+        Ok(environment)
+    }
+
+    /// The host's transport, or the delegate's, with become and environment applied.
+    fn task_transport(&self, scope: &Scope) -> Result<Option<TaskTransport>, Diagnostic> {
+        let base: Option<Arc<dyn Transport>> = match self.delegate()? {
+            Some(delegate) if is_local_name(&delegate) || self.is_local_host(&delegate) => {
+                Some(self.local.clone())
+            }
+            Some(delegate) if delegate == self.host => self.transport.clone(),
+            Some(delegate) => {
+                return Err(Diagnostic::at(
+                    format!("cannot delegate to `{delegate}`: only local delegation is available in this build"),
+                    &self.task.span,
+                ))
+            }
+            None => self.transport.clone(),
+        };
+        let Some(inner) = base else { return Ok(None) };
+        let (default_become, default_user, default_method) = &self.become_default;
+        let become_on = keyword_bool(&self.common.become_, &self.templar, scope)?.unwrap_or(*default_become)
+            || scope_flag(scope, "ansible_become");
+        let become_ = if become_on {
+            let user = match &self.common.become_user {
+                Some(node) => self.templar.render_text(&node.to_value().to_string(), scope, &node.span)?,
+                None => scope
+                    .get("ansible_become_user")
+                    .ok()
+                    .flatten()
+                    .map(|v| v.to_string())
+                    .or_else(|| default_user.clone())
+                    .unwrap_or_else(|| "root".to_string()),
+            };
+            let method = match &self.common.become_method {
+                Some(node) => self.templar.render_text(&node.to_value().to_string(), scope, &node.span)?,
+                None => default_method.clone().unwrap_or_else(|| "sudo".to_string()),
+            };
+            let flags = match &self.common.become_flags {
+                Some(node) => Some(self.templar.render_text(&node.to_value().to_string(), scope, &node.span)?),
+                None => None,
+            };
+            // Becoming the user we already are is a no-op, as for a root Packer build.
+            if current_user().as_deref() == Some(user.as_str()) {
+                None
+            } else {
+                Some(Become { user, method, flags })
+            }
+        } else {
+            None
+        };
+        Ok(Some(TaskTransport {
+            inner,
+            become_,
+            environment: self.environment(scope)?,
+        }))
+    }
+
+    fn is_local_host(&self, name: &str) -> bool {
+        self.inventory
+            .host_vars(name)
+            .get("ansible_connection")
+            .is_some_and(|v| v.as_str() == Some("local"))
+    }
+}
+
+fn scope_flag(scope: &Scope, name: &str) -> bool {
+    scope.get(name).ok().flatten().is_some_and(|v| truthy(&v))
+}
+
+fn is_local_name(name: &str) -> bool {
+    matches!(name, "localhost" | "127.0.0.1" | "::1")
+}
+
+fn current_user() -> Option<String> {
+    static USER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    USER.get_or_init(|| {
+        std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    })
+    .clone()
+}
+
+/// `failed_when` with several conditions fails when all hold (they are ANDed).
+fn conditions_hold_any_style(templar: &Templar, conditions: &[Node], scope: &Scope) -> Result<bool, Diagnostic> {
+    conditions_hold(templar, conditions, scope)
+}
+
+/// How an item appears in `(item=...)`: strings as is, others as Python would print them.
+fn label_for(item: &Value) -> String {
+    match item.kind() {
+        minijinja::value::ValueKind::String => item.as_str().unwrap_or_default().to_string(),
+        _ => python_repr(&to_json(item)),
+    }
+}
+
+/// Python's `repr` of plain data, as Ansible shows loop items.
+pub fn python_repr(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "None".to_string(),
+        serde_json::Value::Bool(true) => "True".to_string(),
+        serde_json::Value::Bool(false) => "False".to_string(),
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+        serde_json::Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(python_repr).collect::<Vec<_>>().join(", ")
+        ),
+        serde_json::Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("'{}': {}", k, python_repr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Renders a task's arguments, dropping those that render to `omit`.
+pub fn render_args(templar: &Templar, args: &Node, scope: &Scope) -> Result<Node, Diagnostic> {
+    fn render(templar: &Templar, node: &Node, scope: &Scope) -> Result<Option<Node>, Diagnostic> {
+        match &node.value {
+            NodeValue::String(text) if crate::template::is_template(text) => {
+                let value = templar.render_value(text, scope, &node.span)?;
+                if value.as_str() == Some(OMIT) {
+                    return Ok(None);
+                }
+                Ok(Some(Node::from_value(&value, &node.span)))
+            }
+            NodeValue::Seq(items) => {
+                let mut rendered = Vec::new();
+                for item in items {
+                    if let Some(item) = render(templar, item, scope)? {
+                        rendered.push(item);
+                    }
+                }
+                Ok(Some(Node::new(NodeValue::Seq(rendered), node.span.clone())))
+            }
+            NodeValue::Map(entries) => {
+                let mut rendered = Vec::new();
+                for (key, value) in entries {
+                    let key = match render(templar, key, scope)? {
+                        Some(key) => key,
+                        None => continue,
+                    };
+                    if let Some(value) = render(templar, value, scope)? {
+                        rendered.push((key, value));
+                    }
+                }
+                Ok(Some(Node::new(NodeValue::Map(rendered), node.span.clone())))
+            }
+            _ => Ok(Some(node.clone())),
+        }
+    }
+    Ok(render(templar, args, scope)?.unwrap_or_else(|| Node::null(args.span.clone())))
+}

@@ -1,0 +1,90 @@
+//! Reporting: events from the executor go to a sink, which draws them for people
+//! ([`human`]) or writes them as JSON lines for machines ([`json`]).
+
+pub mod human;
+pub mod json;
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+
+/// How a task ended on one host (or one loop item).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Changed,
+    Failed,
+    Skipped,
+    Unreachable,
+}
+
+/// One result to show.
+#[derive(Debug, Clone)]
+pub struct HostResult<'a> {
+    pub host: &'a str,
+    /// `host -> delegate` when the task ran elsewhere.
+    pub delegated_to: Option<&'a str>,
+    pub status: Status,
+    pub result: &'a Map<String, Value>,
+    /// The loop item's label, for per-item lines.
+    pub item_label: Option<String>,
+    pub ignored: bool,
+    pub no_log: bool,
+    /// Diffs to show with `--diff`.
+    pub diffs: &'a [rplay_modules::Diff],
+    /// The task's module, so `debug` output is shown even without `-v`.
+    pub module: &'a str,
+}
+
+/// Per-host counters for the recap, as Ansible counts them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub ok: u32,
+    pub changed: u32,
+    pub unreachable: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub rescued: u32,
+    pub ignored: u32,
+}
+
+/// Receives the run's events. Each sink decides how to show them.
+pub trait Sink: Send {
+    fn playbook_start(&mut self, _path: &str) {}
+    fn play_start(&mut self, name: &str);
+    fn no_hosts_matched(&mut self);
+    fn task_start(&mut self, name: &str, is_handler: bool);
+    fn host_result(&mut self, result: &HostResult<'_>);
+    fn warning(&mut self, message: &str);
+    fn verbose(&mut self, _level: u8, _message: &str) {}
+    fn recap(&mut self, stats: &IndexMap<String, Stats>);
+    /// Text a task prints for a person (`pause` prompts, `--list-tasks`).
+    fn message(&mut self, text: &str);
+}
+
+/// Ansible hides these keys from what it prints after `=>`.
+pub fn printable(result: &Map<String, Value>, verbose: bool) -> Map<String, Value> {
+    result
+        .iter()
+        .filter(|(key, _)| {
+            !key.starts_with("_ansible")
+                && !matches!(key.as_str(), "invocation" | "diff" | "_rplay_internal")
+                && (verbose || !matches!(key.as_str(), "ansible_facts_gathered"))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// What `no_log: true` leaves of a result.
+pub fn censored(result: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert(
+        "censored".to_string(),
+        Value::from("the output has been hidden due to the fact that 'no_log: true' was specified for this result"),
+    );
+    for key in ["changed", "failed", "skipped"] {
+        if let Some(value) = result.get(key) {
+            out.insert(key.to_string(), value.clone());
+        }
+    }
+    out
+}

@@ -1,0 +1,350 @@
+//! The engine end to end on localhost: playbooks in a temporary directory, run with the
+//! implicit local inventory, output and files on disk checked exactly.
+
+mod support;
+use support::Test;
+
+#[test]
+fn debug_message_in_ansibles_shape() {
+    Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              gather_facts: false
+              vars:
+                greeting: hello
+              tasks:
+                - name: Say it
+                  debug:
+                    msg: \"{{ greeting }} world\"
+            ",
+        )
+        .args(&["play.yml"])
+        .stdout(
+            "
+
+PLAY [localhost] ***************************************************************
+
+TASK [Say it] ******************************************************************
+ok: [localhost] => {
+    \"msg\": \"hello world\"
+}
+
+PLAY RECAP *********************************************************************
+localhost                  : ok=1    changed=0    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   
+
+",
+        )
+        .run();
+}
+
+#[test]
+fn unknown_module_is_reported_before_running_with_a_suggestion() {
+    Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              tasks:
+                - name: typo
+                  comand: echo hi
+            ",
+        )
+        .args(&["play.yml"])
+        .stderr(
+            "error: couldn't resolve module/action `comand`
+ --> play.yml:4:7
+  |
+4 |       comand: echo hi
+  |       ^^^^^^
+help: did you mean `command`?
+",
+        )
+        .status(5)
+        .run();
+}
+
+#[test]
+fn unknown_argument_points_at_the_key() {
+    Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              gather_facts: no
+              tasks:
+                - command:
+                    cmd: /bin/true
+                    chdri: /tmp
+            ",
+        )
+        .args(&["play.yml", "--syntax-check"])
+        .stderr(
+            "error: unknown field `chdri` in `command` arguments
+ --> play.yml:6:9
+  |
+6 |         chdri: /tmp
+  |         ^^^^^
+help: did you mean `chdir`?
+",
+        )
+        .status(5)
+        .run();
+}
+
+#[test]
+fn yaml_syntax_error_has_a_caret() {
+    let output = Test::new()
+        .file("play.yml", "- hosts: localhost\n  tasks: [\n")
+        .args(&["play.yml"])
+        .stderr_contains("error: invalid YAML")
+        .stderr_contains(" --> play.yml:")
+        .status(5)
+        .run();
+    assert!(output.stderr.contains('^'), "{}", output.stderr);
+}
+
+#[test]
+fn undefined_variable_fails_the_task_with_its_name() {
+    let output = Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              gather_facts: false
+              tasks:
+                - debug:
+                    msg: \"{{ nope }}\"
+            ",
+        )
+        .args(&["play.yml"])
+        .stdout_contains("fatal: [localhost]: FAILED!")
+        .stdout_contains("undefined variable")
+        .status(2)
+        .run();
+    assert_eq!(
+        output.recap("localhost"),
+        "localhost : ok=0 changed=0 unreachable=0 failed=1 skipped=0 rescued=0 ignored=0"
+    );
+}
+
+#[test]
+fn a_variable_that_refers_to_itself_is_a_loop_not_a_crash() {
+    Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              gather_facts: false
+              vars:
+                a: \"{{ b }}\"
+                b: \"{{ a }}\"
+              tasks:
+                - debug:
+                    msg: \"{{ a }}\"
+            ",
+        )
+        .args(&["play.yml"])
+        .stdout_contains("refers to itself")
+        .status(2)
+        .run();
+}
+
+#[test]
+fn include_loop_is_refused_before_running() {
+    Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              tasks:
+                - import_tasks: a.yml
+            ",
+        )
+        .file("a.yml", "- import_tasks: b.yml\n")
+        .file("b.yml", "- import_tasks: a.yml\n")
+        .args(&["play.yml"])
+        .stderr_contains("error: include loop:")
+        .status(5)
+        .run();
+}
+
+#[test]
+fn missing_role_names_the_search_path() {
+    Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              roles:
+                - webserver
+            ",
+        )
+        .file("roles/webservers/tasks/main.yml", "- debug: msg=hi\n")
+        .args(&["play.yml"])
+        .stderr_contains("error: role `webserver` was not found")
+        .stderr_contains("help: did you mean `webservers`?")
+        .status(5)
+        .run();
+}
+
+#[test]
+fn failed_command_gives_exit_2_and_stops_the_host() {
+    let output = Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              gather_facts: false
+              tasks:
+                - command: /bin/false
+                - file:
+                    path: \"{{ playbook_dir }}/never\"
+                    state: touch
+            ",
+        )
+        .args(&["play.yml"])
+        .stdout_contains("\"msg\": \"non-zero return code\"")
+        .status(2)
+        .run();
+    assert!(!output.exists("never"), "the host must leave the play after a failure");
+}
+
+#[test]
+fn registered_results_drive_conditions_and_loops() {
+    let output = Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              gather_facts: false
+              tasks:
+                - shell: printf 'a\\nb\\n'
+                  register: listing
+                  changed_when: false
+                - copy:
+                    content: \"{{ item }}\\n\"
+                    dest: \"{{ playbook_dir }}/out-{{ item }}\"
+                  loop: \"{{ listing.stdout_lines }}\"
+                  when: item != 'b'
+            ",
+        )
+        .args(&["play.yml"])
+        .run();
+    assert_eq!(output.file("out-a"), "a\n");
+    assert!(!output.exists("out-b"));
+    assert_eq!(
+        output.recap("localhost"),
+        "localhost : ok=2 changed=1 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0"
+    );
+}
+
+#[test]
+fn check_mode_changes_nothing_and_says_what_would_change() {
+    let output = Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              gather_facts: false
+              tasks:
+                - copy:
+                    content: new
+                    dest: \"{{ playbook_dir }}/target\"
+            ",
+        )
+        .file("target", "old")
+        .args(&["play.yml", "--check", "--diff"])
+        .stdout_contains("changed: [localhost]")
+        .stdout_contains("-old")
+        .stdout_contains("+new")
+        .run();
+    assert_eq!(output.file("target"), "old");
+}
+
+#[test]
+fn second_run_reports_no_change() {
+    let test = Test::new().file(
+        "play.yml",
+        "
+        - hosts: localhost
+          gather_facts: false
+          tasks:
+            - file:
+                path: \"{{ playbook_dir }}/d\"
+                state: directory
+                mode: \"0750\"
+            - copy:
+                content: \"x\\n\"
+                dest: \"{{ playbook_dir }}/d/f\"
+        ",
+    );
+    let dir = test.path().to_path_buf();
+    let first = test.args(&["play.yml"]).run();
+    assert_eq!(
+        first.recap("localhost"),
+        "localhost : ok=2 changed=2 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0"
+    );
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_rplay"))
+        .arg("play.yml")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        stdout.contains("localhost                  : ok=2    changed=0"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn extra_vars_win_over_play_vars() {
+    Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              gather_facts: false
+              vars:
+                level: play
+              tasks:
+                - debug: var=level
+            ",
+        )
+        .args(&["play.yml", "-e", "level=extra"])
+        .stdout_contains("\"level\": \"extra\"")
+        .run();
+}
+
+#[test]
+fn inventory_graph_matches_ansible_inventory() {
+    Test::new()
+        .file(
+            "hosts.ini",
+            "
+            [web]
+            web[1:2]
+
+            [db]
+            db1
+
+            [prod:children]
+            web
+            db
+            ",
+        )
+        .args(&["inventory", "-i", "hosts.ini", "--graph"])
+        .stdout(
+            "@all:
+  |--@ungrouped:
+  |--@prod:
+  |  |--@web:
+  |  |  |--web1
+  |  |  |--web2
+  |  |--@db:
+  |  |  |--db1
+",
+        )
+        .run();
+}

@@ -13,10 +13,31 @@ pub mod registry;
 pub mod transport;
 pub mod util;
 
+pub mod blockinfile;
 pub mod command;
+pub mod copy;
+pub mod facts;
+pub mod file;
+pub mod find;
+pub mod get_url;
+pub mod getent;
+pub mod group;
+pub mod lineinfile;
 pub mod local;
 pub mod ping;
+pub mod raw;
+pub mod replace;
+pub mod script;
+pub mod setup;
 pub mod shell;
+pub mod slurp;
+pub mod stat;
+pub mod unarchive;
+pub mod user;
+pub mod wait_for;
+
+#[cfg(test)]
+mod testing;
 
 pub use args::{ArgError, Args};
 pub use plan::{CheckSupport, Diff, Plan, Step};

@@ -35,9 +35,26 @@ pub fn build<A: Args + Module + 'static>(value: Value) -> Result<Box<dyn Module>
 
 /// Every host-side module, alphabetical.
 pub static MODULES: &[&ModuleSpec] = &[
+    &crate::blockinfile::SPEC,
     &crate::command::SPEC,
+    &crate::copy::SPEC,
+    &crate::file::SPEC,
+    &crate::find::SPEC,
+    &crate::get_url::SPEC,
+    &crate::getent::SPEC,
+    &crate::group::SPEC,
+    &crate::lineinfile::SPEC,
     &crate::ping::SPEC,
+    &crate::raw::SPEC,
+    &crate::replace::SPEC,
+    &crate::script::SPEC,
+    &crate::setup::SPEC,
     &crate::shell::SPEC,
+    &crate::slurp::SPEC,
+    &crate::stat::SPEC,
+    &crate::unarchive::SPEC,
+    &crate::user::SPEC,
+    &crate::wait_for::SPEC,
 ];
 
 /// Finds a module by short name or alias.

@@ -84,6 +84,20 @@ fn check_keys(context: &ActionContext<'_>, allowed: &[&str]) -> Result<(), Diagn
 fn debug(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     check_keys(context, &["msg", "var", "verbosity"])?;
     let args = context.args;
+    let wanted = arg(args, "verbosity").and_then(|n| super::number(&n.to_value())).unwrap_or(0.0);
+    let current = context
+        .scope
+        .get("ansible_verbosity")
+        .ok()
+        .flatten()
+        .and_then(|v| super::number(&v))
+        .unwrap_or(0.0);
+    if wanted > current {
+        let mut result = ok_result(false);
+        result.insert("skipped".into(), json!(true));
+        result.insert("skipped_reason".into(), json!("Verbosity threshold not met."));
+        return Ok(Attempt::from_result(result));
+    }
     let mut result = ok_result(false);
     if let Some(var) = arg(args, "var") {
         let name = var.to_value().to_string();

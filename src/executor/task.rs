@@ -463,6 +463,10 @@ impl TaskContext<'_> {
                 }
             }
         }
+        // Every result that ran says whether it failed, as Ansible's registered values do.
+        if !result.contains_key("failed") {
+            result.insert("failed".into(), json!(false));
+        }
         attempt.result = result.clone();
         let status = if flag(&result, "failed") {
             Status::Failed

@@ -298,18 +298,57 @@ fn first_found_terms(terms: &[Value], kwargs: &Kwargs) -> Result<(Vec<String>, V
 fn sequence(terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
     let mut start = kwargs.get::<Option<i64>>("start")?.unwrap_or(1);
     let mut end = kwargs.get::<Option<i64>>("end")?;
-    let count = kwargs.get::<Option<i64>>("count")?;
-    let stride = kwargs.get::<Option<i64>>("stride")?.unwrap_or(1);
+    let mut count = kwargs.get::<Option<i64>>("count")?;
+    let mut stride = kwargs.get::<Option<i64>>("stride")?.unwrap_or(1);
     let mut format = kwargs.get::<Option<String>>("format")?.unwrap_or_else(|| "%d".to_string());
+    let number = |text: &str| -> Result<i64, Error> {
+        let text = text.trim();
+        let parsed = if let Some(hex) = text.strip_prefix("0x") {
+            i64::from_str_radix(hex, 16).ok()
+        } else if let Some(octal) = text.strip_prefix("0o").or_else(|| text.strip_prefix('0').filter(|r| !r.is_empty())) {
+            i64::from_str_radix(octal, 8).ok()
+        } else {
+            text.parse().ok()
+        };
+        parsed.ok_or_else(|| invalid(format!("`{text}` is not a number in a sequence")))
+    };
     for term in terms {
-        for word in term.to_string().split_whitespace() {
-            if let Some((key, value)) = word.split_once('=') {
+        let text = term.to_string();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        if words.iter().all(|w| w.contains('=')) {
+            for word in words {
+                let (key, value) = word.split_once('=').unwrap_or((word, ""));
                 match key {
-                    "start" => start = value.parse().unwrap_or(start),
-                    "end" => end = value.parse().ok(),
+                    "start" => start = number(value)?,
+                    "end" => end = Some(number(value)?),
+                    "count" => count = Some(number(value)?),
+                    "stride" => stride = number(value)?,
                     "format" => format = value.to_string(),
-                    _ => {}
+                    other => return Err(invalid(format!("unknown sequence option `{other}`"))),
                 }
+            }
+        } else {
+            // Shortcut form: [start-]end[/stride][:format]
+            let (range, fmt) = match text.split_once(':') {
+                Some((range, fmt)) => (range.to_string(), Some(fmt.to_string())),
+                None => (text.clone(), None),
+            };
+            let (range, step) = match range.split_once('/') {
+                Some((range, step)) => (range.to_string(), Some(number(step)?)),
+                None => (range, None),
+            };
+            match range.split_once('-') {
+                Some((first, last)) => {
+                    start = number(first)?;
+                    end = Some(number(last)?);
+                }
+                None => end = Some(number(&range)?),
+            }
+            if let Some(step) = step {
+                stride = step;
+            }
+            if let Some(fmt) = fmt {
+                format = fmt;
             }
         }
     }
@@ -324,13 +363,54 @@ fn sequence(terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
     let mut values = Vec::new();
     let mut i = start;
     while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
-        values.push(Value::from(format.replace("%d", &i.to_string()).replace("%02d", &format!("{i:02}"))));
+        values.push(Value::from(percent_format(&format, i)));
         i += stride;
         if values.len() > 100_000 {
             return Err(invalid("sequence is longer than 100000 items".to_string()));
         }
     }
     Ok(values)
+}
+
+/// Python's `format % number` for the conversions sequences use: %d, %05d, %x, %o, %s.
+fn percent_format(format: &str, number: i64) -> String {
+    let mut out = String::new();
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut spec = String::new();
+        while let Some(&next) = chars.peek() {
+            if next.is_ascii_digit() || next == '-' {
+                spec.push(next);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let zero = spec.starts_with('0');
+        let left = spec.starts_with('-');
+        let width: usize = spec.trim_start_matches(['0', '-']).parse().unwrap_or(0);
+        let text = match chars.next() {
+            Some('d') | Some('i') | Some('s') | Some('u') => number.to_string(),
+            Some('x') => format!("{number:x}"),
+            Some('X') => format!("{number:X}"),
+            Some('o') => format!("{number:o}"),
+            Some('%') => "%".to_string(),
+            Some(other) => format!("%{spec}{other}"),
+            None => "%".to_string(),
+        };
+        if left {
+            out.push_str(&format!("{text:<width$}"));
+        } else if zero {
+            out.push_str(&format!("{text:0>width$}"));
+        } else {
+            out.push_str(&format!("{text:>width$}"));
+        }
+    }
+    out
 }
 
 /// Looks a controller file up as Ansible does: the role's `files/` or `templates/`, the

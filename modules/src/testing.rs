@@ -1,0 +1,138 @@
+//! What module tests share: a scratch directory on the local filesystem, a controller
+//! that reads files from it, and [`apply`], which does with a plan what the engine does.
+
+use crate::local::LocalTransport;
+use crate::plan::{Plan, Step};
+use crate::transport::Transport;
+use crate::{Controller, Host, ModuleError};
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+/// Runs a plan's steps in order, the way the engine applies them outside check mode.
+pub async fn apply(plan: &Plan, transport: &dyn Transport) -> Result<(), String> {
+    for step in &plan.steps {
+        match step {
+            Step::Run {
+                exec,
+                allow_failure,
+                ..
+            } => {
+                let output = transport.run(exec).await.map_err(|e| e.to_string())?;
+                if !output.success() && !allow_failure {
+                    return Err(format!(
+                        "{:?} exited {}: {}",
+                        exec.argv,
+                        output.rc,
+                        output.stderr_text()
+                    ));
+                }
+            }
+            Step::Write {
+                path,
+                content,
+                attrs,
+            } => transport
+                .put(path, content, attrs)
+                .await
+                .map_err(|e| e.to_string())?,
+        }
+    }
+    Ok(())
+}
+
+/// Controller-side files, read from a directory of the scratch area.
+pub struct DirController {
+    pub root: PathBuf,
+}
+
+impl Controller for DirController {
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, String> {
+        let full = self.root.join(path);
+        std::fs::read(&full)
+            .map_err(|e| format!("could not find {path} in {}: {e}", self.root.display()))
+    }
+}
+
+/// A scratch directory that plays both the host (through [`LocalTransport`]) and the
+/// controller (its `controller/` subdirectory).
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub transport: LocalTransport,
+    pub controller: DirController,
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let root = dir.path().join("controller");
+        std::fs::create_dir(&root).expect("the controller directory");
+        Fixture {
+            dir,
+            transport: LocalTransport::new(),
+            controller: DirController { root },
+        }
+    }
+
+    /// An absolute path inside the scratch directory.
+    pub fn path(&self, relative: &str) -> String {
+        self.dir
+            .path()
+            .join(relative)
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    pub fn write(&self, relative: &str, content: &[u8], mode: u32) -> String {
+        let path = self.path(relative);
+        std::fs::write(&path, content).expect("a test file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .expect("a test file's mode");
+        path
+    }
+
+    pub fn read(&self, relative: &str) -> Vec<u8> {
+        std::fs::read(self.path(relative)).expect("the file exists")
+    }
+
+    pub fn mode(&self, relative: &str) -> u32 {
+        std::fs::symlink_metadata(self.path(relative))
+            .expect("the path exists")
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    /// Builds the module through the registry, as the engine does, and plans it.
+    pub async fn plan(&self, module: &str, args: Value) -> Result<Plan, ModuleError> {
+        let spec = crate::registry::lookup(module).expect("a registered module");
+        let module = (spec.build)(args).map_err(|e| ModuleError::failed(e.to_string()))?;
+        let host = Host {
+            transport: &self.transport,
+            controller: &self.controller,
+        };
+        module.plan(&host).await
+    }
+
+    pub async fn apply(&self, plan: &Plan) {
+        apply(plan, &self.transport).await.expect("the steps apply");
+    }
+
+    /// Plans, checks that something is to be done, applies, and checks that a second
+    /// plan finds nothing to do. Returns the first plan.
+    pub async fn converge(&self, module: &str, args: Value) -> Plan {
+        let first = self.plan(module, args.clone()).await.expect("a first plan");
+        assert!(
+            first.is_change(),
+            "the first run should change something: {first:?}"
+        );
+        self.apply(&first).await;
+        let second = self.plan(module, args).await.expect("a second plan");
+        assert!(
+            second.steps.is_empty(),
+            "the second run should change nothing: {second:?}"
+        );
+        assert!(second.reason.is_some(), "an unchanged plan says why");
+        first
+    }
+}

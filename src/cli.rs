@@ -97,7 +97,10 @@ pub enum OutputFormat {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "rplay inventory", about = "Shows the inventory as rplay reads it")]
+#[command(
+    name = "rplay inventory",
+    about = "Shows the inventory as rplay reads it"
+)]
 pub struct InventoryArgs {
     #[arg(short = 'i', long = "inventory")]
     pub inventory: Vec<String>,
@@ -151,7 +154,11 @@ pub fn main() -> i32 {
 pub fn print_error(diagnostic: &Diagnostic) {
     let text = diagnostic.render();
     if std::io::stderr().is_terminal() {
-        let text = text.replacen("error:", &console::style("error:").red().bold().to_string(), 1);
+        let text = text.replacen(
+            "error:",
+            &console::style("error:").red().bold().to_string(),
+            1,
+        );
         eprint!("{text}");
     } else {
         eprint!("{text}");
@@ -199,8 +206,12 @@ pub fn parse_extra_vars(values: &[String]) -> Result<VarMap, Diagnostic> {
                 .map_err(|e| Diagnostic::new(format!("cannot read extra vars `{value}`: {e}")))?
             {
                 let Some((key, val)) = word.split_once('=') else {
-                    return Err(Diagnostic::new(format!("extra var `{word}` is not `key=value`"))
-                        .with_help("write `-e key=value`, `-e '{\"key\": 1}'` or `-e @vars.yml`"));
+                    return Err(
+                        Diagnostic::new(format!("extra var `{word}` is not `key=value`"))
+                            .with_help(
+                                "write `-e key=value`, `-e '{\"key\": 1}'` or `-e @vars.yml`",
+                            ),
+                    );
                 };
                 vars.insert(key.to_string(), minijinja::Value::from(val));
             }
@@ -237,7 +248,10 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
     }
     if args.syntax_check {
         for playbook in &playbooks {
-            println!("\nplaybook: {}", crate::source::display_path(&playbook.path));
+            println!(
+                "\nplaybook: {}",
+                crate::source::display_path(&playbook.path)
+            );
         }
         return Ok(0);
     }
@@ -259,7 +273,11 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
         verbosity: args.verbose,
     };
     if args.list_hosts || args.list_tasks || args.list_tags {
-        let executor = Executor::new(inventory, options, Box::new(JsonLines::new(Box::new(std::io::sink()))));
+        let executor = Executor::new(
+            inventory,
+            options,
+            Box::new(JsonLines::new(Box::new(std::io::sink()))),
+        );
         return list(&executor, &playbooks, &args);
     }
     let sink: Box<dyn Sink> = match args.output {
@@ -303,7 +321,13 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
 /// Checks every task's arguments that hold no template, before any host is contacted.
 fn check_playbook(playbook: &Playbook) -> Result<(), Diagnostic> {
     for play in &playbook.plays {
-        for list in [&play.pre_tasks, &play.role_tasks, &play.tasks, &play.post_tasks, &play.handlers] {
+        for list in [
+            &play.pre_tasks,
+            &play.role_tasks,
+            &play.tasks,
+            &play.post_tasks,
+            &play.handlers,
+        ] {
             let mut first_error = None;
             crate::playbook::walk(list, &mut |task, _| {
                 if first_error.is_some() {
@@ -323,15 +347,30 @@ fn check_playbook(playbook: &Playbook) -> Result<(), Diagnostic> {
     Ok(())
 }
 
-fn list(executor: &Executor, playbooks: &[Playbook], args: &PlaybookArgs) -> Result<i32, Diagnostic> {
+fn list(
+    executor: &Executor,
+    playbooks: &[Playbook],
+    args: &PlaybookArgs,
+) -> Result<i32, Diagnostic> {
     for playbook in playbooks {
-        println!("\nplaybook: {}", crate::source::display_path(&playbook.path));
+        println!(
+            "\nplaybook: {}",
+            crate::source::display_path(&playbook.path)
+        );
         for (index, play) in playbook.plays.iter().enumerate() {
             let tags = format!("[{}]", play.common.tags.join(", "));
-            println!("\n  play #{} ({}): {}\tTAGS: {tags}", index + 1, play.hosts.key_text().unwrap_or_default(), play.display_name());
+            println!(
+                "\n  play #{} ({}): {}\tTAGS: {tags}",
+                index + 1,
+                play.hosts.key_text().unwrap_or_default(),
+                play.display_name()
+            );
             if args.list_hosts {
                 let hosts = executor.play_hosts(play)?;
-                println!("    pattern: ['{}']", play.hosts.key_text().unwrap_or_default());
+                println!(
+                    "    pattern: ['{}']",
+                    play.hosts.key_text().unwrap_or_default()
+                );
                 println!("    hosts ({}):", hosts.len());
                 for host in hosts {
                     println!("      {host}");
@@ -342,7 +381,12 @@ fn list(executor: &Executor, playbooks: &[Playbook], args: &PlaybookArgs) -> Res
                     println!("    tasks:");
                 }
                 let mut all_tags: Vec<String> = Vec::new();
-                for list in [&play.pre_tasks, &play.role_tasks, &play.tasks, &play.post_tasks] {
+                for list in [
+                    &play.pre_tasks,
+                    &play.role_tasks,
+                    &play.tasks,
+                    &play.post_tasks,
+                ] {
                     crate::playbook::walk(list, &mut |task, _| {
                         all_tags.extend(task.common.tags.iter().cloned());
                         if matches!(task.kind, TaskKind::Block { .. }) {
@@ -400,7 +444,9 @@ fn doc_command(args: DocArgs) -> Result<i32, Diagnostic> {
                     return Ok(0);
                 }
                 let known: Vec<&str> = rplay_modules::registry::all_names().collect();
-                return Err(Diagnostic::new(format!("no module named `{name}`")).suggest(&name, known));
+                return Err(
+                    Diagnostic::new(format!("no module named `{name}`")).suggest(&name, known)
+                );
             };
             print!("{}", module_doc(spec.doc));
             Ok(0)

@@ -52,7 +52,11 @@ impl Diagnostic {
     }
 
     /// Adds a "did you mean" when a known name is close to the one written.
-    pub fn suggest<'a>(self, written: &str, known: impl IntoIterator<Item = &'a str>) -> Diagnostic {
+    pub fn suggest<'a>(
+        self,
+        written: &str,
+        known: impl IntoIterator<Item = &'a str>,
+    ) -> Diagnostic {
         match did_you_mean(written, known) {
             Some(name) => self.with_help(format!("did you mean `{name}`?")),
             None => self,
@@ -103,7 +107,10 @@ impl fmt::Display for Diagnostic {
 impl std::error::Error for Diagnostic {}
 
 /// The closest known name by edit distance, when it is close enough to be a typo.
-pub fn did_you_mean<'a>(written: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    written: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let mut best: Option<(usize, &str)> = None;
     for candidate in known {
         let distance = strsim::damerau_levenshtein(written, candidate);
@@ -139,7 +146,10 @@ mod tests {
 
     #[test]
     fn suggests_only_close_names() {
-        assert_eq!(did_you_mean("comand", ["command", "shell"]), Some("command"));
+        assert_eq!(
+            did_you_mean("comand", ["command", "shell"]),
+            Some("command")
+        );
         assert_eq!(did_you_mean("zzz", ["command", "shell"]), None);
     }
 }

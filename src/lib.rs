@@ -6,8 +6,8 @@
 
 pub mod cli;
 pub mod diagnostic;
-pub mod inventory;
 pub mod executor;
+pub mod inventory;
 pub mod node;
 pub mod playbook;
 pub mod report;

@@ -120,7 +120,9 @@ impl Node {
             NodeValue::String(s) => Value::from(s.as_str()),
             NodeValue::Unsafe(s) => Value::from_safe_string(s.clone()),
             NodeValue::Vault(s) => Value::from(s.as_str()),
-            NodeValue::Seq(items) => Value::from(items.iter().map(Node::to_value).collect::<Vec<_>>()),
+            NodeValue::Seq(items) => {
+                Value::from(items.iter().map(Node::to_value).collect::<Vec<_>>())
+            }
             NodeValue::Map(entries) => Value::from_pairs(
                 entries
                     .iter()
@@ -185,7 +187,9 @@ impl Node {
             NodeValue::Null => J::Null,
             NodeValue::Bool(b) => J::Bool(*b),
             NodeValue::Int(i) => J::from(*i),
-            NodeValue::Float(f) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
+            NodeValue::Float(f) => serde_json::Number::from_f64(*f)
+                .map(J::Number)
+                .unwrap_or(J::Null),
             NodeValue::String(s) | NodeValue::Unsafe(s) => J::String(s.clone()),
             NodeValue::Vault(s) => J::String(s.clone()),
             NodeValue::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),

@@ -57,8 +57,10 @@ pub fn load_all(file: Arc<SourceFile>) -> Result<Vec<Node>> {
             column: marker.col() + 1,
             length: 1,
         };
-        return Err(Diagnostic::at(format!("invalid YAML: {}", error.info()), &span)
-            .with_help("check the indentation and quoting on this line and the one before"));
+        return Err(
+            Diagnostic::at(format!("invalid YAML: {}", error.info()), &span)
+                .with_help("check the indentation and quoting on this line and the one before"),
+        );
     }
     let mut composer = Composer {
         file,
@@ -305,7 +307,10 @@ fn merge_into(merged: &mut Vec<(Node, Node)>, value: &Node) -> Result<()> {
         NodeValue::Seq(items) => items.iter().collect(),
         _ => {
             return Err(Diagnostic::at(
-                format!("a merge key `<<` needs a mapping or a list of mappings, not {}", value.kind_name()),
+                format!(
+                    "a merge key `<<` needs a mapping or a list of mappings, not {}",
+                    value.kind_name()
+                ),
                 &value.span,
             ))
         }
@@ -331,20 +336,30 @@ fn check_collection_tag(tag: Option<&str>, expected: &str, span: &Span) -> Resul
     match tag {
         None => Ok(()),
         Some(t) if t == expected || t == "!" => Ok(()),
-        Some(t) => Err(Diagnostic::at(format!("unsupported YAML tag `{t}` here"), span)),
+        Some(t) => Err(Diagnostic::at(
+            format!("unsupported YAML tag `{t}` here"),
+            span,
+        )),
     }
 }
 
 /// Types a scalar by YAML 1.1 rules (PyYAML's resolver), honouring explicit tags.
-fn resolve_scalar(value: &str, style: ScalarStyle, tag: Option<&str>, span: &Span) -> Result<NodeValue> {
+fn resolve_scalar(
+    value: &str,
+    style: ScalarStyle,
+    tag: Option<&str>,
+    span: &Span,
+) -> Result<NodeValue> {
     match tag {
         Some("!unsafe") => return Ok(NodeValue::Unsafe(value.to_string())),
-        Some("!vault") | Some("!vault-encrypted") => return Ok(NodeValue::Vault(value.to_string())),
+        Some("!vault") | Some("!vault-encrypted") => {
+            return Ok(NodeValue::Vault(value.to_string()))
+        }
         Some("!!str") | Some("!") => return Ok(NodeValue::String(value.to_string())),
         Some("!!int") => {
-            return resolve_int(value).map(NodeValue::Int).ok_or_else(|| {
-                Diagnostic::at(format!("`{value}` is not an integer"), span)
-            })
+            return resolve_int(value)
+                .map(NodeValue::Int)
+                .ok_or_else(|| Diagnostic::at(format!("`{value}` is not an integer"), span))
         }
         Some("!!float") => {
             return resolve_float(value)
@@ -353,15 +368,18 @@ fn resolve_scalar(value: &str, style: ScalarStyle, tag: Option<&str>, span: &Spa
                 .ok_or_else(|| Diagnostic::at(format!("`{value}` is not a number"), span))
         }
         Some("!!bool") => {
-            return resolve_bool(value).map(NodeValue::Bool).ok_or_else(|| {
-                Diagnostic::at(format!("`{value}` is not a boolean"), span)
-            })
+            return resolve_bool(value)
+                .map(NodeValue::Bool)
+                .ok_or_else(|| Diagnostic::at(format!("`{value}` is not a boolean"), span))
         }
         Some("!!null") => return Ok(NodeValue::Null),
         Some("!!binary") | Some("!!timestamp") => return Ok(NodeValue::String(value.to_string())),
         Some(other) => {
-            return Err(Diagnostic::at(format!("unknown YAML tag `{other}`"), span)
-                .with_help("Ansible files use `!unsafe` and `!vault`; other local tags are not supported"))
+            return Err(
+                Diagnostic::at(format!("unknown YAML tag `{other}`"), span).with_help(
+                    "Ansible files use `!unsafe` and `!vault`; other local tags are not supported",
+                ),
+            )
         }
         None => {}
     }
@@ -523,7 +541,11 @@ mod tests {
     #[test]
     fn syntax_errors_point_at_the_line() {
         let error = load_str(SourceFile::new("bad.yml", "a: [1, 2\nb: 3\n")).unwrap_err();
-        assert!(error.message.starts_with("invalid YAML"), "{}", error.message);
+        assert!(
+            error.message.starts_with("invalid YAML"),
+            "{}",
+            error.message
+        );
         assert!(error.span.is_some());
     }
 

@@ -84,7 +84,9 @@ fn check_keys(context: &ActionContext<'_>, allowed: &[&str]) -> Result<(), Diagn
 fn debug(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     check_keys(context, &["msg", "var", "verbosity"])?;
     let args = context.args;
-    let wanted = arg(args, "verbosity").and_then(|n| super::number(&n.to_value())).unwrap_or(0.0);
+    let wanted = arg(args, "verbosity")
+        .and_then(|n| super::number(&n.to_value()))
+        .unwrap_or(0.0);
     let current = context
         .scope
         .get("ansible_verbosity")
@@ -95,7 +97,10 @@ fn debug(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     if wanted > current {
         let mut result = ok_result(false);
         result.insert("skipped".into(), json!(true));
-        result.insert("skipped_reason".into(), json!("Verbosity threshold not met."));
+        result.insert(
+            "skipped_reason".into(),
+            json!("Verbosity threshold not met."),
+        );
         return Ok(Attempt::from_result(result));
     }
     let mut result = ok_result(false);
@@ -115,7 +120,9 @@ fn debug(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
         };
         result.insert(name, value);
     } else {
-        let msg = arg(args, "msg").map(Node::to_json).unwrap_or(json!("Hello world!"));
+        let msg = arg(args, "msg")
+            .map(Node::to_json)
+            .unwrap_or(json!("Hello world!"));
         result.insert("msg".into(), msg);
     }
     Ok(Attempt::from_result(result))
@@ -123,7 +130,10 @@ fn debug(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
 
 fn set_fact(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     let Some(entries) = context.args.as_map() else {
-        return Err(Diagnostic::at("`set_fact` needs `name: value` pairs", &context.args.span));
+        return Err(Diagnostic::at(
+            "`set_fact` needs `name: value` pairs",
+            &context.args.span,
+        ));
     };
     let mut facts = VarMap::new();
     let mut shown = Map::new();
@@ -136,15 +146,26 @@ fn set_fact(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
         let json = value.to_json();
         // k=v values are strings; Ansible converts "true"/"false" there.
         let json = match (&json, value.span.is_known()) {
-            (serde_json::Value::String(s), _) if matches!(s.as_str(), "True" | "true" | "yes") && is_kv(context.args) => json!(true),
-            (serde_json::Value::String(s), _) if matches!(s.as_str(), "False" | "false" | "no") && is_kv(context.args) => json!(false),
+            (serde_json::Value::String(s), _)
+                if matches!(s.as_str(), "True" | "true" | "yes") && is_kv(context.args) =>
+            {
+                json!(true)
+            }
+            (serde_json::Value::String(s), _)
+                if matches!(s.as_str(), "False" | "false" | "no") && is_kv(context.args) =>
+            {
+                json!(false)
+            }
             _ => json,
         };
         facts.insert(name.clone(), from_json(&json));
         shown.insert(name, json);
     }
     if facts.is_empty() {
-        return Err(Diagnostic::at("`set_fact` needs at least one `name: value`", &context.args.span));
+        return Err(Diagnostic::at(
+            "`set_fact` needs at least one `name: value`",
+            &context.args.span,
+        ));
     }
     let mut result = ok_result(false);
     result.insert("ansible_facts".into(), serde_json::Value::Object(shown));
@@ -158,10 +179,14 @@ fn is_kv(_args: &Node) -> bool {
 }
 
 fn assert(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
-    check_keys(context, &["that", "fail_msg", "msg", "success_msg", "quiet"])?;
+    check_keys(
+        context,
+        &["that", "fail_msg", "msg", "success_msg", "quiet"],
+    )?;
     let args = context.args;
     let that = arg(args, "that").ok_or_else(|| {
-        Diagnostic::at("`assert` needs `that`", &args.span).with_help("list the conditions: `that: [x == 1]`")
+        Diagnostic::at("`assert` needs `that`", &args.span)
+            .with_help("list the conditions: `that: [x == 1]`")
     })?;
     let conditions: Vec<Node> = match &that.value {
         NodeValue::Seq(items) => items.clone(),
@@ -171,7 +196,11 @@ fn assert(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     for condition in &conditions {
         // Conditions in `that` were rendered already if they were templates; evaluate the
         // rest as expressions.
-        let holds = context.templar.eval_condition(&condition.to_value(), context.scope, &condition.span)?;
+        let holds = context.templar.eval_condition(
+            &condition.to_value(),
+            context.scope,
+            &condition.span,
+        )?;
         if !holds {
             let mut result = ok_result(false);
             result.insert("failed".into(), json!(true));
@@ -203,7 +232,9 @@ fn fail(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     result.insert("failed".into(), json!(true));
     result.insert(
         "msg".into(),
-        arg(context.args, "msg").map(Node::to_json).unwrap_or(json!("Failed as requested from task")),
+        arg(context.args, "msg")
+            .map(Node::to_json)
+            .unwrap_or(json!("Failed as requested from task")),
     );
     Ok(Attempt::from_result(result))
 }
@@ -211,7 +242,18 @@ fn fail(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
 fn include_vars(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     check_keys(
         context,
-        &["file", "dir", "name", "depth", "files_matching", "ignore_files", "extensions", "ignore_unknown_extensions", "hash_behaviour", "_raw_params"],
+        &[
+            "file",
+            "dir",
+            "name",
+            "depth",
+            "files_matching",
+            "ignore_files",
+            "extensions",
+            "ignore_unknown_extensions",
+            "hash_behaviour",
+            "_raw_params",
+        ],
     )?;
     let args = context.args;
     let mut loaded = VarMap::new();
@@ -223,16 +265,26 @@ fn include_vars(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
         loaded.extend(crate::playbook::role::load_vars_path(&path)?);
         files.push(path.display().to_string());
     } else if let Some(dir) = arg_text(args, "dir") {
-        let path = find_controller_file(context, "vars", &dir)
-            .ok_or_else(|| Diagnostic::at(format!("could not find vars directory `{dir}`"), &args.span))?;
-        let pattern = arg_text(args, "files_matching").map(|p| regex::Regex::new(&p)).transpose().map_err(|e| {
-            Diagnostic::at(format!("bad `files_matching` pattern: {e}"), &args.span)
+        let path = find_controller_file(context, "vars", &dir).ok_or_else(|| {
+            Diagnostic::at(format!("could not find vars directory `{dir}`"), &args.span)
         })?;
+        let pattern = arg_text(args, "files_matching")
+            .map(|p| regex::Regex::new(&p))
+            .transpose()
+            .map_err(|e| {
+                Diagnostic::at(format!("bad `files_matching` pattern: {e}"), &args.span)
+            })?;
         let mut entries: Vec<PathBuf> = walk_dir(&path);
         entries.sort();
         for entry in entries {
-            let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let matches_ext = matches!(entry.extension().and_then(|e| e.to_str()), Some("yml" | "yaml" | "json"));
+            let name = entry
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let matches_ext = matches!(
+                entry.extension().and_then(|e| e.to_str()),
+                Some("yml" | "yaml" | "json")
+            );
             if !matches_ext || pattern.as_ref().is_some_and(|p| !p.is_match(&name)) {
                 continue;
             }
@@ -240,12 +292,18 @@ fn include_vars(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
             files.push(entry.display().to_string());
         }
     } else {
-        return Err(Diagnostic::at("`include_vars` needs `file` or `dir`", &args.span));
+        return Err(Diagnostic::at(
+            "`include_vars` needs `file` or `dir`",
+            &args.span,
+        ));
     }
     let mut facts = VarMap::new();
     match arg_text(args, "name") {
         Some(name) => {
-            facts.insert(name, Value::from_pairs(loaded.iter().map(|(k, v)| (k.clone(), v.clone()))));
+            facts.insert(
+                name,
+                Value::from_pairs(loaded.iter().map(|(k, v)| (k.clone(), v.clone()))),
+            );
         }
         None => facts = loaded,
     }
@@ -288,7 +346,9 @@ fn group_by(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     }
     result.insert("parent_groups".into(), json!(parents));
     let mut attempt = Attempt::from_result(result);
-    attempt.add_to_groups.push((group, vec![context.host.to_string()]));
+    attempt
+        .add_to_groups
+        .push((group, vec![context.host.to_string()]));
     Ok(attempt)
 }
 
@@ -302,9 +362,16 @@ fn add_host(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
         None => Vec::new(),
     };
     let mut result = ok_result(true);
-    result.insert("add_host".into(), json!({"host_name": name, "groups": groups}));
+    result.insert(
+        "add_host".into(),
+        json!({"host_name": name, "groups": groups}),
+    );
     let mut attempt = Attempt::from_result(result);
-    let targets = if groups.is_empty() { vec!["ungrouped".to_string()] } else { groups };
+    let targets = if groups.is_empty() {
+        vec!["ungrouped".to_string()]
+    } else {
+        groups
+    };
     for group in targets {
         attempt.add_to_groups.push((group, vec![name.clone()]));
     }
@@ -315,19 +382,26 @@ async fn pause(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     check_keys(context, &["seconds", "minutes", "prompt", "echo"])?;
     let seconds = arg(context.args, "seconds")
         .and_then(|n| super::number(&n.to_value()))
-        .or_else(|| arg(context.args, "minutes").and_then(|n| super::number(&n.to_value()).map(|m| m * 60.0)));
+        .or_else(|| {
+            arg(context.args, "minutes")
+                .and_then(|n| super::number(&n.to_value()).map(|m| m * 60.0))
+        });
     let mut result = ok_result(false);
     match seconds {
         Some(seconds) => {
             tokio::time::sleep(std::time::Duration::from_secs_f64(seconds.max(0.0))).await;
             result.insert("delta".into(), json!(seconds as i64));
-            result.insert("stdout".into(), json!(format!("Paused for {seconds} seconds")));
+            result.insert(
+                "stdout".into(),
+                json!(format!("Paused for {seconds} seconds")),
+            );
         }
         None => {
             // Without a terminal there is no one to answer: go on, as Ansible does.
             use std::io::IsTerminal;
             if std::io::stdin().is_terminal() {
-                let prompt = arg_text(context.args, "prompt").unwrap_or_else(|| "Press enter to continue".to_string());
+                let prompt = arg_text(context.args, "prompt")
+                    .unwrap_or_else(|| "Press enter to continue".to_string());
                 eprint!("[{}]\n{prompt}:\n", context.host);
                 let mut line = String::new();
                 let _ = std::io::stdin().read_line(&mut line);
@@ -346,13 +420,19 @@ struct FileFinder<'a> {
 
 impl Controller for FileFinder<'_> {
     fn read_file(&self, path: &str) -> Result<Vec<u8>, String> {
-        let found = search_paths(self.role, self.playbook_dir, "files", path)
-            .ok_or_else(|| format!("could not find `{path}` in the role's files/ or beside the playbook"))?;
+        let found = search_paths(self.role, self.playbook_dir, "files", path).ok_or_else(|| {
+            format!("could not find `{path}` in the role's files/ or beside the playbook")
+        })?;
         std::fs::read(&found).map_err(|e| format!("reading {}: {e}", found.display()))
     }
 }
 
-fn search_paths(role: Option<&Role>, playbook_dir: &Path, kind: &str, name: &str) -> Option<PathBuf> {
+fn search_paths(
+    role: Option<&Role>,
+    playbook_dir: &Path,
+    kind: &str,
+    name: &str,
+) -> Option<PathBuf> {
     let path = Path::new(name);
     if path.is_absolute() {
         return path.exists().then(|| path.to_path_buf());
@@ -375,27 +455,60 @@ fn find_controller_file(context: &ActionContext<'_>, kind: &str, name: &str) -> 
 async fn template(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     check_keys(
         context,
-        &["src", "dest", "mode", "owner", "group", "backup", "force", "validate", "newline_sequence",
-          "trim_blocks", "lstrip_blocks", "output_encoding", "follow", "unsafe_writes", "attributes",
-          "block_start_string", "block_end_string", "variable_start_string", "variable_end_string",
-          "comment_start_string", "comment_end_string", "setype", "seuser", "serole", "selevel"],
+        &[
+            "src",
+            "dest",
+            "mode",
+            "owner",
+            "group",
+            "backup",
+            "force",
+            "validate",
+            "newline_sequence",
+            "trim_blocks",
+            "lstrip_blocks",
+            "output_encoding",
+            "follow",
+            "unsafe_writes",
+            "attributes",
+            "block_start_string",
+            "block_end_string",
+            "variable_start_string",
+            "variable_end_string",
+            "comment_start_string",
+            "comment_end_string",
+            "setype",
+            "seuser",
+            "serole",
+            "selevel",
+        ],
     )?;
     let args = context.args;
-    let src = arg_text(args, "src").ok_or_else(|| Diagnostic::at("`template` needs `src`", &args.span))?;
-    let dest = arg_text(args, "dest").ok_or_else(|| Diagnostic::at("`template` needs `dest`", &args.span))?;
+    let src = arg_text(args, "src")
+        .ok_or_else(|| Diagnostic::at("`template` needs `src`", &args.span))?;
+    let dest = arg_text(args, "dest")
+        .ok_or_else(|| Diagnostic::at("`template` needs `dest`", &args.span))?;
     let path = find_controller_file(context, "templates", &src).ok_or_else(|| {
-        Diagnostic::at(format!("could not find template `{src}`"), &arg(args, "src").map(|n| n.span.clone()).unwrap_or(args.span.clone()))
-            .with_help("templates are looked up in the role's templates/, then beside the playbook")
+        Diagnostic::at(
+            format!("could not find template `{src}`"),
+            &arg(args, "src")
+                .map(|n| n.span.clone())
+                .unwrap_or(args.span.clone()),
+        )
+        .with_help("templates are looked up in the role's templates/, then beside the playbook")
     })?;
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Diagnostic::new(format!("cannot read template `{}`: {e}", path.display())))?;
     let mut layer = VarMap::new();
-    layer.insert("template_path".into(), Value::from(path.display().to_string()));
-    layer.insert("template_fullpath".into(), Value::from(path.display().to_string()));
     layer.insert(
-        "template_destpath".into(),
-        Value::from(dest.as_str()),
+        "template_path".into(),
+        Value::from(path.display().to_string()),
     );
+    layer.insert(
+        "template_fullpath".into(),
+        Value::from(path.display().to_string()),
+    );
+    layer.insert("template_destpath".into(), Value::from(dest.as_str()));
     layer.insert("template_host".into(), Value::from(hostname()));
     layer.insert(
         "template_uid".into(),
@@ -414,8 +527,21 @@ async fn template(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     // Hand the rendered text to `copy`, which compares, writes atomically and diffs.
     let mut copy_args: Vec<(Node, Node)> = Vec::new();
     let span = args.span.clone();
-    copy_args.push((Node::string("content", span.clone()), Node::string(rendered, span.clone())));
-    for key in ["dest", "mode", "owner", "group", "backup", "force", "validate", "follow", "unsafe_writes"] {
+    copy_args.push((
+        Node::string("content", span.clone()),
+        Node::string(rendered, span.clone()),
+    ));
+    for key in [
+        "dest",
+        "mode",
+        "owner",
+        "group",
+        "backup",
+        "force",
+        "validate",
+        "follow",
+        "unsafe_writes",
+    ] {
         if let Some(value) = arg(args, key) {
             copy_args.push((Node::string(key, span.clone()), value.clone()));
         }
@@ -423,7 +549,9 @@ async fn template(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     let node = Node::new(NodeValue::Map(copy_args), span);
     let mut attempt = run_module(context, "copy", node).await?;
     if let Some(serde_json::Value::String(_)) = attempt.result.get("src") {
-        attempt.result.insert("src".into(), json!(path.display().to_string()));
+        attempt
+            .result
+            .insert("src".into(), json!(path.display().to_string()));
     }
     Ok(attempt)
 }
@@ -445,9 +573,15 @@ async fn gather(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
 }
 
 async fn wait_for_connection(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
-    let timeout = arg(context.args, "timeout").and_then(|n| super::number(&n.to_value())).unwrap_or(600.0);
-    let delay = arg(context.args, "delay").and_then(|n| super::number(&n.to_value())).unwrap_or(0.0);
-    let sleep = arg(context.args, "sleep").and_then(|n| super::number(&n.to_value())).unwrap_or(1.0);
+    let timeout = arg(context.args, "timeout")
+        .and_then(|n| super::number(&n.to_value()))
+        .unwrap_or(600.0);
+    let delay = arg(context.args, "delay")
+        .and_then(|n| super::number(&n.to_value()))
+        .unwrap_or(0.0);
+    let sleep = arg(context.args, "sleep")
+        .and_then(|n| super::number(&n.to_value()))
+        .unwrap_or(1.0);
     tokio::time::sleep(std::time::Duration::from_secs_f64(delay.max(0.0))).await;
     let start = std::time::Instant::now();
     let Some(transport) = context.transport else {
@@ -462,7 +596,9 @@ async fn wait_for_connection(context: &ActionContext<'_>) -> Result<Attempt, Dia
             }
         }
         if start.elapsed().as_secs_f64() > timeout {
-            return Ok(Attempt::failure(format!("timed out waiting for connection after {timeout} seconds")));
+            return Ok(Attempt::failure(format!(
+                "timed out waiting for connection after {timeout} seconds"
+            )));
         }
         tokio::time::sleep(std::time::Duration::from_secs_f64(sleep.max(0.1))).await;
     }
@@ -478,9 +614,16 @@ fn unreachable(message: &str) -> Attempt {
 }
 
 /// A host module: check its arguments, plan against the host, apply unless in check mode.
-pub async fn run_module(context: &ActionContext<'_>, module: &str, args: Node) -> Result<Attempt, Diagnostic> {
+pub async fn run_module(
+    context: &ActionContext<'_>,
+    module: &str,
+    args: Node,
+) -> Result<Attempt, Diagnostic> {
     let spec = rplay_modules::lookup(module).ok_or_else(|| {
-        Diagnostic::at(format!("module `{module}` is not available"), context.task_span)
+        Diagnostic::at(
+            format!("module `{module}` is not available"),
+            context.task_span,
+        )
     })?;
     let built = (spec.build)(args.to_json()).map_err(|error| arg_error(spec.name, &args, error))?;
     let Some(transport) = context.transport else {
@@ -496,7 +639,9 @@ pub async fn run_module(context: &ActionContext<'_>, module: &str, args: Node) -
     };
     let plan = match built.plan(&host).await {
         Ok(plan) => plan,
-        Err(ModuleError::Transport(TransportError::Unreachable(message))) => return Ok(unreachable(&message)),
+        Err(ModuleError::Transport(TransportError::Unreachable(message))) => {
+            return Ok(unreachable(&message))
+        }
         Err(error) => return Ok(Attempt::failure(error.to_string())),
     };
     let mut result = Map::new();
@@ -522,7 +667,11 @@ pub async fn run_module(context: &ActionContext<'_>, module: &str, args: Node) -
     }
     for step in &plan.steps {
         match step {
-            Step::Run { exec, capture, allow_failure } => {
+            Step::Run {
+                exec,
+                capture,
+                allow_failure,
+            } => {
                 let started = std::time::Instant::now();
                 let output = match transport.run(exec).await {
                     Ok(output) => output,
@@ -530,11 +679,23 @@ pub async fn run_module(context: &ActionContext<'_>, module: &str, args: Node) -
                     Err(error) => return Ok(Attempt::failure(error.to_string())),
                 };
                 if *capture {
-                    let stdout = output.stdout_text().trim_end_matches(['\n', '\r']).to_string();
-                    let stderr = output.stderr_text().trim_end_matches(['\n', '\r']).to_string();
+                    let stdout = output
+                        .stdout_text()
+                        .trim_end_matches(['\n', '\r'])
+                        .to_string();
+                    let stderr = output
+                        .stderr_text()
+                        .trim_end_matches(['\n', '\r'])
+                        .to_string();
                     result.insert("rc".into(), json!(output.rc));
-                    result.insert("stdout_lines".into(), json!(stdout.lines().collect::<Vec<_>>()));
-                    result.insert("stderr_lines".into(), json!(stderr.lines().collect::<Vec<_>>()));
+                    result.insert(
+                        "stdout_lines".into(),
+                        json!(stdout.lines().collect::<Vec<_>>()),
+                    );
+                    result.insert(
+                        "stderr_lines".into(),
+                        json!(stderr.lines().collect::<Vec<_>>()),
+                    );
                     result.insert("stdout".into(), json!(stdout));
                     result.insert("stderr".into(), json!(stderr));
                     result.insert("delta".into(), json!(format_delta(started.elapsed())));
@@ -557,7 +718,11 @@ pub async fn run_module(context: &ActionContext<'_>, module: &str, args: Node) -
                     break;
                 }
             }
-            Step::Write { path, content, attrs } => {
+            Step::Write {
+                path,
+                content,
+                attrs,
+            } => {
                 if let Err(error) = transport.put(path, content, attrs).await {
                     if let TransportError::Unreachable(message) = &error {
                         return Ok(unreachable(message));
@@ -605,7 +770,10 @@ fn arg_error(module: &str, args: &Node, error: rplay_modules::ArgError) -> Diagn
         match segment {
             PathSegment::Key(key) => {
                 let Some(entries) = node.as_map() else { break };
-                match entries.iter().find(|(k, _)| k.key_text().as_deref() == Some(key)) {
+                match entries
+                    .iter()
+                    .find(|(k, _)| k.key_text().as_deref() == Some(key))
+                {
                     Some((k, v)) => {
                         key_span = Some(k.span.clone());
                         node = v;
@@ -623,10 +791,19 @@ fn arg_error(module: &str, args: &Node, error: rplay_modules::ArgError) -> Diagn
         }
     }
     let unknown = error.message.starts_with("unknown field");
-    let span = if unknown { key_span.unwrap_or(node.span.clone()) } else { node.span.clone() };
+    let span = if unknown {
+        key_span.unwrap_or(node.span.clone())
+    } else {
+        node.span.clone()
+    };
     let diagnostic = Diagnostic::at(format!("{} in `{module}` arguments", error.message), &span);
     if unknown {
-        let written = error.message.split('`').nth(1).unwrap_or_default().to_string();
+        let written = error
+            .message
+            .split('`')
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
         diagnostic.suggest(&written, error.expected.iter().map(String::as_str))
     } else {
         diagnostic

@@ -1,9 +1,9 @@
 //! The transport a task uses: the host's connection with the task's `become` and
 //! `environment` applied.
 
+use futures::future::BoxFuture;
 use rplay_modules::transport::{get_with_commands, put_with_commands};
 use rplay_modules::{Exec, FileAttrs, Output, Transport, TransportError};
-use futures::future::BoxFuture;
 use std::sync::Arc;
 
 /// How a task becomes another user.
@@ -19,7 +19,13 @@ impl Become {
     /// The words put before a command to run it as `user`.
     fn prefix(&self) -> Vec<String> {
         match self.method.as_str() {
-            "su" => vec!["su".to_string(), "-s".to_string(), "/bin/sh".to_string(), self.user.clone(), "-c".to_string()],
+            "su" => vec![
+                "su".to_string(),
+                "-s".to_string(),
+                "/bin/sh".to_string(),
+                self.user.clone(),
+                "-c".to_string(),
+            ],
             _ => {
                 let mut words = vec!["sudo".to_string()];
                 match &self.flags {
@@ -53,8 +59,12 @@ impl TaskTransport {
                 // The environment must survive sudo, so it goes on the command line via
                 // `env`, after the user switch.
                 let mut argv = Vec::new();
-                let env: Vec<(String, String)> =
-                    self.environment.iter().cloned().chain(exec.env.drain(..)).collect();
+                let env: Vec<(String, String)> = self
+                    .environment
+                    .iter()
+                    .cloned()
+                    .chain(exec.env.drain(..))
+                    .collect();
                 let mut command = Vec::new();
                 if !env.is_empty() {
                     command.push("env".to_string());

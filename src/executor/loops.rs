@@ -20,7 +20,11 @@ pub fn items(kind: &str, raw: &Value, scope: &Scope, span: &Span) -> Result<Vec<
             _ => Err(Diagnostic::at(
                 format!(
                     "invalid data passed to `{}`: it needs a list, got {}",
-                    if kind == "loop" { "loop".to_string() } else { format!("with_{kind}") },
+                    if kind == "loop" {
+                        "loop".to_string()
+                    } else {
+                        format!("with_{kind}")
+                    },
                     kind_name(value)
                 ),
                 span,
@@ -38,7 +42,8 @@ pub fn items(kind: &str, raw: &Value, scope: &Scope, span: &Span) -> Result<Vec<
             let mut flat = Vec::new();
             for item in list {
                 if item.kind() == ValueKind::Seq {
-                    let inner: Vec<Value> = item.try_iter().map(|i| i.collect()).unwrap_or_default();
+                    let inner: Vec<Value> =
+                        item.try_iter().map(|i| i.collect()).unwrap_or_default();
                     if kind == "flattened" {
                         flat.extend(flatten_all(inner));
                     } else {
@@ -63,7 +68,10 @@ pub fn items(kind: &str, raw: &Value, scope: &Scope, span: &Span) -> Result<Vec<
                 ));
             }
             let mut items = Vec::new();
-            for key in value.try_iter().map_err(|e| Diagnostic::at(e.to_string(), span))? {
+            for key in value
+                .try_iter()
+                .map_err(|e| Diagnostic::at(e.to_string(), span))?
+            {
                 let item = value.get_item(&key).unwrap_or_default();
                 items.push(Value::from_pairs([("key", key), ("value", item)]));
             }
@@ -119,7 +127,10 @@ pub fn items(kind: &str, raw: &Value, scope: &Scope, span: &Span) -> Result<Vec<
                 .is_some_and(|v| v.is_true());
             let key = key.to_string();
             let mut items = Vec::new();
-            for element in list.try_iter().map_err(|e| Diagnostic::at(e.to_string(), span))? {
+            for element in list
+                .try_iter()
+                .map_err(|e| Diagnostic::at(e.to_string(), span))?
+            {
                 let sub = element.get_attr(&key).unwrap_or_default();
                 if sub.is_undefined() {
                     if skip_missing {
@@ -130,7 +141,10 @@ pub fn items(kind: &str, raw: &Value, scope: &Scope, span: &Span) -> Result<Vec<
                         span,
                     ));
                 }
-                for child in sub.try_iter().map_err(|e| Diagnostic::at(e.to_string(), span))? {
+                for child in sub
+                    .try_iter()
+                    .map_err(|e| Diagnostic::at(e.to_string(), span))?
+                {
                     items.push(Value::from(vec![element.clone(), child]));
                 }
             }
@@ -166,7 +180,9 @@ fn flatten_all(items: Vec<Value>) -> Vec<Value> {
     let mut out = Vec::new();
     for item in items {
         if item.kind() == ValueKind::Seq {
-            out.extend(flatten_all(item.try_iter().map(|i| i.collect()).unwrap_or_default()));
+            out.extend(flatten_all(
+                item.try_iter().map(|i| i.collect()).unwrap_or_default(),
+            ));
         } else {
             out.push(item);
         }

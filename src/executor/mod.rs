@@ -100,7 +100,10 @@ struct SharedVars {
 
 impl HostVarsSource for SharedVars {
     fn host_names(&self) -> Vec<String> {
-        self.layers.read().map(|l| l.keys().cloned().collect()).unwrap_or_default()
+        self.layers
+            .read()
+            .map(|l| l.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn host_layers(&self, host: &str) -> Option<Vec<Arc<VarMap>>> {
@@ -149,9 +152,25 @@ fn merge_common(into: &mut Common, from: &Common) {
         };
     }
     take!(
-        environment, become_, become_user, become_method, become_flags, ignore_errors,
-        ignore_unreachable, no_log, check_mode, diff, run_once, delegate_to, delegate_facts,
-        any_errors_fatal, throttle, timeout, connection, remote_user, module_defaults
+        environment,
+        become_,
+        become_user,
+        become_method,
+        become_flags,
+        ignore_errors,
+        ignore_unreachable,
+        no_log,
+        check_mode,
+        diff,
+        run_once,
+        delegate_to,
+        delegate_facts,
+        any_errors_fatal,
+        throttle,
+        timeout,
+        connection,
+        remote_user,
+        module_defaults
     );
 }
 
@@ -245,7 +264,8 @@ impl Executor {
 
     /// Runs every play of a playbook; returns the exit code.
     pub async fn run_playbook(&mut self, playbook: &Playbook) -> Result<i32> {
-        self.sink.playbook_start(&crate::source::display_path(&playbook.path));
+        self.sink
+            .playbook_start(&crate::source::display_path(&playbook.path));
         let mut touched: Vec<String> = Vec::new();
         for play in &playbook.plays {
             if self.interrupted.load(Ordering::SeqCst) {
@@ -296,7 +316,11 @@ impl Executor {
     async fn run_play(&mut self, play: &Play) -> Result<Vec<String>> {
         self.refresh_hosts();
         let mut scope_for_name = self.base_scope(None);
-        let name_span = play.name.as_ref().map(|n| n.span.clone()).unwrap_or(play.span.clone());
+        let name_span = play
+            .name
+            .as_ref()
+            .map(|n| n.span.clone())
+            .unwrap_or(play.span.clone());
         let name = self
             .templar
             .render_text(&play.display_name(), &scope_for_name, &name_span)
@@ -318,7 +342,12 @@ impl Executor {
         }
         let play_vars = self.play_vars(play, &all_hosts)?;
         scope_for_name = self.base_scope(Some(&play_vars));
-        let serial = serial_batches(play.serial.as_ref(), all_hosts.len(), &self.templar, &scope_for_name)?;
+        let serial = serial_batches(
+            play.serial.as_ref(),
+            all_hosts.len(),
+            &self.templar,
+            &scope_for_name,
+        )?;
         let max_fail_percentage = match &play.max_fail_percentage {
             Some(node) => Some(number(&node.to_value()).ok_or_else(|| {
                 Diagnostic::at("`max_fail_percentage` must be a number", &node.span)
@@ -362,12 +391,18 @@ impl Executor {
             if self.gathers_facts(play) {
                 self.gather_facts(play, &mut context).await?;
             }
-            let sections = [&play.pre_tasks, &play.role_tasks, &play.tasks, &play.post_tasks];
+            let sections = [
+                &play.pre_tasks,
+                &play.role_tasks,
+                &play.tasks,
+                &play.post_tasks,
+            ];
             for (index, section) in sections.into_iter().enumerate() {
                 if context.ended || self.interrupted.load(Ordering::SeqCst) {
                     break;
                 }
-                self.run_tasks(section, &batch, &inherited, &mut context).await?;
+                self.run_tasks(section, &batch, &inherited, &mut context)
+                    .await?;
                 // Handlers run after pre_tasks, after roles+tasks, and after post_tasks.
                 if index != 1 {
                     self.flush_handlers(&batch, &mut context).await?;
@@ -376,7 +411,11 @@ impl Executor {
             self.started = context.started;
             let failed_in_batch = batch
                 .iter()
-                .filter(|h| self.hosts.get(*h).is_some_and(|s| s.failed || s.unreachable))
+                .filter(|h| {
+                    self.hosts
+                        .get(*h)
+                        .is_some_and(|s| s.failed || s.unreachable)
+                })
                 .count();
             if failed_in_batch == batch.len() && !batch.is_empty() {
                 break;
@@ -402,7 +441,10 @@ impl Executor {
         }
         let mut args = Vec::new();
         if let Some(subset) = &play.gather_subset {
-            args.push((Node::string("gather_subset", subset.span.clone()), subset.clone()));
+            args.push((
+                Node::string("gather_subset", subset.span.clone()),
+                subset.clone(),
+            ));
         }
         let task = Task {
             name: Some(Node::string("Gathering Facts", play.span.clone())),
@@ -433,7 +475,8 @@ impl Executor {
         let batch = context.batch.clone();
         let was_started = context.started;
         context.started = true;
-        self.run_action_task(&task, &batch, &inherited, context, false).await?;
+        self.run_action_task(&task, &batch, &inherited, context, false)
+            .await?;
         context.started = was_started;
         Ok(())
     }
@@ -498,23 +541,51 @@ impl Executor {
         let groups: IndexMap<String, Vec<String>> = self.inventory.groups();
         magic.insert("groups".to_string(), value::serialize(&groups));
         let active: Vec<&String> = all_hosts.iter().collect();
-        magic.insert("ansible_play_hosts_all".to_string(), value::serialize(&active));
+        magic.insert(
+            "ansible_play_hosts_all".to_string(),
+            value::serialize(&active),
+        );
         magic.insert("ansible_play_hosts".to_string(), value::serialize(&active));
         magic.insert("play_hosts".to_string(), value::serialize(&batch));
         magic.insert("ansible_play_batch".to_string(), value::serialize(&batch));
-        magic.insert("ansible_play_name".to_string(), Value::from(play.display_name()));
+        magic.insert(
+            "ansible_play_name".to_string(),
+            Value::from(play.display_name()),
+        );
         magic.insert(
             "playbook_dir".to_string(),
             Value::from(play.dir.display().to_string()),
         );
-        magic.insert("ansible_check_mode".to_string(), Value::from(self.options.check));
-        magic.insert("ansible_diff_mode".to_string(), Value::from(self.options.diff));
+        magic.insert(
+            "ansible_check_mode".to_string(),
+            Value::from(self.options.check),
+        );
+        magic.insert(
+            "ansible_diff_mode".to_string(),
+            Value::from(self.options.diff),
+        );
         magic.insert("ansible_forks".to_string(), Value::from(self.options.forks));
-        magic.insert("ansible_verbosity".to_string(), Value::from(self.options.verbosity));
-        magic.insert("ansible_run_tags".to_string(), value::serialize(&if self.options.tags.is_empty() { vec!["all".to_string()] } else { self.options.tags.clone() }));
-        magic.insert("ansible_skip_tags".to_string(), value::serialize(&self.options.skip_tags));
+        magic.insert(
+            "ansible_verbosity".to_string(),
+            Value::from(self.options.verbosity),
+        );
+        magic.insert(
+            "ansible_run_tags".to_string(),
+            value::serialize(&if self.options.tags.is_empty() {
+                vec!["all".to_string()]
+            } else {
+                self.options.tags.clone()
+            }),
+        );
+        magic.insert(
+            "ansible_skip_tags".to_string(),
+            value::serialize(&self.options.skip_tags),
+        );
         magic.insert("role_names".to_string(), value::serialize(&play.role_names));
-        magic.insert("ansible_play_role_names".to_string(), value::serialize(&play.role_names));
+        magic.insert(
+            "ansible_play_role_names".to_string(),
+            value::serialize(&play.role_names),
+        );
         magic.insert("omit".to_string(), Value::from(crate::template::OMIT));
         magic.insert(
             "ansible_version".to_string(),
@@ -564,7 +635,13 @@ impl Executor {
     }
 
     /// The full scope for one task on one host, in Ansible's precedence order.
-    fn task_scope(&self, host: &HostState, task: &Task, inherited: &Inherited, context: &PlayContext) -> Scope {
+    fn task_scope(
+        &self,
+        host: &HostState,
+        task: &Task,
+        inherited: &Inherited,
+        context: &PlayContext,
+    ) -> Scope {
         let role = task.role.as_ref().or(inherited.role.as_ref());
         let mut layers: Vec<Arc<VarMap>> = Vec::with_capacity(16);
         if let Some(role) = role {
@@ -579,7 +656,11 @@ impl Executor {
         layers.extend(inherited.vars.iter().cloned());
         if !task.common.vars.is_empty() && !matches!(task.kind, TaskKind::Block { .. }) {
             layers.push(Arc::new(
-                task.common.vars.iter().map(|(k, v)| (k.clone(), v.to_value())).collect(),
+                task.common
+                    .vars
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_value()))
+                    .collect(),
             ));
         }
         layers.push(host.runtime_vars.clone());
@@ -592,9 +673,15 @@ impl Executor {
         layers.push(context.play_magic.clone());
         let mut magic = self.host_magic(&host.name);
         if let Some(role) = role {
-            magic.insert("role_path".to_string(), Value::from(role.path.display().to_string()));
+            magic.insert(
+                "role_path".to_string(),
+                Value::from(role.path.display().to_string()),
+            );
             magic.insert("role_name".to_string(), Value::from(role.name.as_str()));
-            magic.insert("ansible_role_name".to_string(), Value::from(role.name.as_str()));
+            magic.insert(
+                "ansible_role_name".to_string(),
+                Value::from(role.name.as_str()),
+            );
         }
         layers.push(Arc::new(magic));
         layers.push(self.extra_vars.clone());
@@ -624,17 +711,24 @@ impl Executor {
                     return Ok(());
                 }
                 match &task.kind {
-                    TaskKind::Block { block, rescue, always } => {
-                        self.run_block(task, block, rescue, always, &active, inherited, context).await?;
+                    TaskKind::Block {
+                        block,
+                        rescue,
+                        always,
+                    } => {
+                        self.run_block(task, block, rescue, always, &active, inherited, context)
+                            .await?;
                     }
                     TaskKind::IncludeTasks { .. } | TaskKind::IncludeRole { .. } => {
                         self.run_include(task, &active, inherited, context).await?;
                     }
                     TaskKind::Meta { action } => {
-                        self.run_meta(task, action, &active, inherited, context).await?;
+                        self.run_meta(task, action, &active, inherited, context)
+                            .await?;
                     }
                     TaskKind::Action { .. } => {
-                        self.run_action_task(task, &active, inherited, context, false).await?;
+                        self.run_action_task(task, &active, inherited, context, false)
+                            .await?;
                     }
                 }
                 self.check_failure_limits(hosts, context);
@@ -648,14 +742,18 @@ impl Executor {
         let batch = &context.batch;
         let failed = batch
             .iter()
-            .filter(|h| self.hosts.get(*h).is_some_and(|s| s.failed || s.unreachable))
+            .filter(|h| {
+                self.hosts
+                    .get(*h)
+                    .is_some_and(|s| s.failed || s.unreachable)
+            })
             .count();
         if failed == 0 {
             return;
         }
-        let over_limit = context.max_fail_percentage.is_some_and(|limit| {
-            (failed as f64) * 100.0 / (batch.len() as f64) > limit
-        });
+        let over_limit = context
+            .max_fail_percentage
+            .is_some_and(|limit| (failed as f64) * 100.0 / (batch.len() as f64) > limit);
         if context.any_errors_fatal || over_limit {
             context.ended = true;
             let _ = hosts;
@@ -683,7 +781,11 @@ impl Executor {
         let failed_in_block: Vec<String> = hosts
             .iter()
             .filter(|h| !failed_before.contains(h))
-            .filter(|h| self.hosts.get(*h).is_some_and(|s| s.failed && !s.unreachable))
+            .filter(|h| {
+                self.hosts
+                    .get(*h)
+                    .is_some_and(|s| s.failed && !s.unreachable)
+            })
             .cloned()
             .collect();
         if !rescue.is_empty() && !failed_in_block.is_empty() {
@@ -692,7 +794,8 @@ impl Executor {
                     state.failed = false;
                 }
             }
-            self.run_tasks(rescue, &failed_in_block, &inner, context).await?;
+            self.run_tasks(rescue, &failed_in_block, &inner, context)
+                .await?;
             for host in &failed_in_block {
                 if let Some(state) = self.hosts.get_mut(host) {
                     if !state.failed && !state.unreachable {
@@ -785,9 +888,9 @@ impl Executor {
             let notified: Vec<String> = hosts
                 .iter()
                 .filter(|h| {
-                    self.hosts.get(*h).is_some_and(|s| {
-                        s.active() && s.notified.iter().any(|n| names.contains(n))
-                    })
+                    self.hosts
+                        .get(*h)
+                        .is_some_and(|s| s.active() && s.notified.iter().any(|n| names.contains(n)))
                 })
                 .cloned()
                 .collect();
@@ -809,10 +912,17 @@ impl Executor {
             context.started = true;
             match &handler.kind {
                 TaskKind::Action { .. } => {
-                    self.run_action_task(handler, &notified, &inherited, context, true).await?;
+                    self.run_action_task(handler, &notified, &inherited, context, true)
+                        .await?;
                 }
                 _ => {
-                    self.run_tasks(std::slice::from_ref(handler), &notified, &inherited, context).await?;
+                    self.run_tasks(
+                        std::slice::from_ref(handler),
+                        &notified,
+                        &inherited,
+                        context,
+                    )
+                    .await?;
                 }
             }
             context.started = was_started;
@@ -871,7 +981,12 @@ impl Executor {
         context: &mut PlayContext,
         is_handler: bool,
     ) -> Result<()> {
-        let inner_tags: Vec<String> = inherited.tags.iter().chain(task.common.tags.iter()).cloned().collect();
+        let inner_tags: Vec<String> = inherited
+            .tags
+            .iter()
+            .chain(task.common.tags.iter())
+            .cloned()
+            .collect();
         if !is_handler && !self.tags_allow(&inner_tags) {
             return Ok(());
         }
@@ -886,7 +1001,12 @@ impl Executor {
         }
         let mut common = inherited.common.clone();
         merge_common(&mut common, &task.common);
-        let when: Vec<Node> = inherited.when.iter().chain(task.common.when.iter()).cloned().collect();
+        let when: Vec<Node> = inherited
+            .when
+            .iter()
+            .chain(task.common.when.iter())
+            .cloned()
+            .collect();
         let first_scope = hosts
             .first()
             .and_then(|h| self.hosts.get(h))
@@ -894,12 +1014,16 @@ impl Executor {
         let display = match (&task.name, &first_scope) {
             (Some(name), Some(scope)) => {
                 let text = name.as_str().unwrap_or_default();
-                self.templar.render_text(text, scope, &name.span).unwrap_or_else(|_| text.to_string())
+                self.templar
+                    .render_text(text, scope, &name.span)
+                    .unwrap_or_else(|_| text.to_string())
             }
             _ => task.display_name(),
         };
         let display = match task.role.as_ref().or(inherited.role.as_ref()) {
-            Some(role) if !is_handler || task.name.is_some() => format!("{} : {}", role.name, display),
+            Some(role) if !is_handler || task.name.is_some() => {
+                format!("{} : {}", role.name, display)
+            }
             _ => display,
         };
         if self.options.step && !step_confirm(&display) {
@@ -922,7 +1046,9 @@ impl Executor {
             .and_then(|n| number(&n.to_value()))
             .map(|n| n as usize)
             .filter(|n| *n > 0);
-        let forks = throttle.map_or(self.options.forks, |t| t.min(self.options.forks)).max(1);
+        let forks = throttle
+            .map_or(self.options.forks, |t| t.min(self.options.forks))
+            .max(1);
 
         let mut jobs = Vec::with_capacity(targets.len());
         for host in &targets {
@@ -943,14 +1069,19 @@ impl Executor {
                 inventory: &self.inventory,
                 local: Arc::new(rplay_modules::local::LocalTransport::new()),
                 remote_user: self.options.remote_user.clone(),
-                become_default: (self.options.become_, self.options.become_user.clone(), self.options.become_method.clone()),
+                become_default: (
+                    self.options.become_,
+                    self.options.become_user.clone(),
+                    self.options.become_method.clone(),
+                ),
             });
         }
         // Each host's run only reads; its effects come back in TaskOutput.
-        let outputs: Vec<TaskOutput> = futures::stream::iter(jobs.into_iter().map(|job| async move { job.run().await }))
-            .buffered(forks)
-            .collect()
-            .await;
+        let outputs: Vec<TaskOutput> =
+            futures::stream::iter(jobs.into_iter().map(|job| async move { job.run().await }))
+                .buffered(forks)
+                .collect()
+                .await;
 
         for (host, output) in targets.iter().zip(outputs) {
             self.apply_output(host, task, &output, is_handler);
@@ -959,7 +1090,10 @@ impl Executor {
                 for other in hosts.iter().skip(1) {
                     if let Some(register) = &task.register {
                         if let Some(state) = self.hosts.get_mut(other) {
-                            state.set_runtime(register, value::from_json(&serde_json::Value::Object(output.result.clone())));
+                            state.set_runtime(
+                                register,
+                                value::from_json(&serde_json::Value::Object(output.result.clone())),
+                            );
                         }
                     }
                     if let Some(state) = self.hosts.get_mut(other) {
@@ -1009,7 +1143,9 @@ impl Executor {
         for warning in &output.warnings {
             self.sink.warning(warning);
         }
-        let Some(state) = self.hosts.get_mut(host) else { return };
+        let Some(state) = self.hosts.get_mut(host) else {
+            return;
+        };
         let _ = is_handler;
         match output.status {
             Status::Ok => state.stats.ok += 1,
@@ -1038,7 +1174,10 @@ impl Executor {
             }
         }
         if let Some(register) = &task.register {
-            state.set_runtime(register, value::from_json(&serde_json::Value::Object(output.result.clone())));
+            state.set_runtime(
+                register,
+                value::from_json(&serde_json::Value::Object(output.result.clone())),
+            );
         }
         state.extend_runtime(output.set_facts.clone());
         if let Some(facts) = &output.facts {
@@ -1056,7 +1195,9 @@ impl Executor {
                 }
             }
         }
-        let Some(state) = self.hosts.get_mut(host) else { return };
+        let Some(state) = self.hosts.get_mut(host) else {
+            return;
+        };
         if output.status == Status::Changed {
             for name in &output.notify {
                 if !state.notified.contains(name) {
@@ -1085,7 +1226,12 @@ impl Executor {
         inherited: &Inherited,
         context: &mut PlayContext,
     ) -> Result<()> {
-        let tags: Vec<String> = inherited.tags.iter().chain(task.common.tags.iter()).cloned().collect();
+        let tags: Vec<String> = inherited
+            .tags
+            .iter()
+            .chain(task.common.tags.iter())
+            .cloned()
+            .collect();
         if !self.tags_allow(&tags) {
             return Ok(());
         }
@@ -1095,7 +1241,12 @@ impl Executor {
         for host in hosts {
             let state = &self.hosts[host];
             let scope = self.task_scope(state, task, inherited, context);
-            let when: Vec<Node> = inherited.when.iter().chain(task.common.when.iter()).cloned().collect();
+            let when: Vec<Node> = inherited
+                .when
+                .iter()
+                .chain(task.common.when.iter())
+                .cloned()
+                .collect();
             let items: Vec<Option<Value>> = match &task.loop_ {
                 Some(crate::playbook::Loop::Items { kind, value }) => {
                     loops::items(kind, &value.to_value(), &scope, &value.span)?
@@ -1127,7 +1278,9 @@ impl Executor {
             // Hosts that included the same file in this round run it together.
             let mut groups: Vec<(IncludePlan, Vec<String>)> = Vec::new();
             for (host, host_plans) in &plans {
-                let Some(plan) = host_plans.get(round) else { continue };
+                let Some(plan) = host_plans.get(round) else {
+                    continue;
+                };
                 match groups.iter_mut().find(|(p, _)| p.key == plan.key) {
                     Some((_, members)) => members.push(host.clone()),
                     None => groups.push((plan.clone(), vec![host.clone()])),
@@ -1148,7 +1301,8 @@ impl Executor {
                     scoped.role = Some(role.clone());
                 }
                 context.handlers.extend(plan.handlers.iter().cloned());
-                self.run_tasks(&plan.tasks, &members, &scoped, context).await?;
+                self.run_tasks(&plan.tasks, &members, &scoped, context)
+                    .await?;
             }
         }
         Ok(())
@@ -1174,10 +1328,18 @@ impl Executor {
         let mut loader = Loader::new(&context.dir);
         match &task.kind {
             TaskKind::IncludeTasks { file, args } => {
-                let name = self.templar.render_text(file.as_str().unwrap_or_default(), scope, &file.span)?;
-                let path = crate::playbook::loader::find_task_file(&name, &role_context).ok_or_else(|| {
-                    Diagnostic::at(format!("included task file `{name}` was not found"), &file.span)
-                })?;
+                let name = self.templar.render_text(
+                    file.as_str().unwrap_or_default(),
+                    scope,
+                    &file.span,
+                )?;
+                let path = crate::playbook::loader::find_task_file(&name, &role_context)
+                    .ok_or_else(|| {
+                        Diagnostic::at(
+                            format!("included task file `{name}` was not found"),
+                            &file.span,
+                        )
+                    })?;
                 let tasks = loader.task_file(&path, &role_context)?;
                 let mut params = params_layer;
                 if let Some(entries) = args.as_map() {
@@ -1186,11 +1348,19 @@ impl Executor {
                         if key == "file" || key == "_raw_params" || key == "apply" {
                             continue;
                         }
-                        params.insert(key, self.templar.render_deep(&value.to_value(), scope, &value.span)?);
+                        params.insert(
+                            key,
+                            self.templar
+                                .render_deep(&value.to_value(), scope, &value.span)?,
+                        );
                     }
                 }
                 for (key, value) in &task.common.vars {
-                    params.insert(key.clone(), self.templar.render_deep(&value.to_value(), scope, &value.span)?);
+                    params.insert(
+                        key.clone(),
+                        self.templar
+                            .render_deep(&value.to_value(), scope, &value.span)?,
+                    );
                 }
                 Ok(IncludePlan {
                     key: path.display().to_string(),
@@ -1201,13 +1371,21 @@ impl Executor {
                 })
             }
             TaskKind::IncludeRole { args } => {
-                let rendered = self.templar.render_deep(&args.to_value(), scope, &args.span)?;
+                let rendered = self
+                    .templar
+                    .render_deep(&args.to_value(), scope, &args.span)?;
                 let get = |key: &str| rendered.get_attr(key).ok().filter(|v| !v.is_undefined());
                 let name = get("name").map(|v| v.to_string()).unwrap_or_default();
-                let tasks_from = get("tasks_from").map(|v| v.to_string()).unwrap_or_else(|| "main".to_string());
+                let tasks_from = get("tasks_from")
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "main".to_string());
                 let mut params = params_layer;
                 for (key, value) in &task.common.vars {
-                    params.insert(key.clone(), self.templar.render_deep(&value.to_value(), scope, &value.span)?);
+                    params.insert(
+                        key.clone(),
+                        self.templar
+                            .render_deep(&value.to_value(), scope, &value.span)?,
+                    );
                 }
                 let path = crate::playbook::role::find_role(&name, &loader.roles_path, &args.span)?;
                 let role = Arc::new(Role::load(&name, &path, VarMap::new())?);
@@ -1227,10 +1405,13 @@ impl Executor {
                     None => Vec::new(),
                 };
                 let handlers = match role.entry_file("handlers", "main") {
-                    Some(file) => loader.task_file(&file, &crate::playbook::loader::Context {
-                        dir: role.path.join("handlers"),
-                        ..inner_context.clone()
-                    })?,
+                    Some(file) => loader.task_file(
+                        &file,
+                        &crate::playbook::loader::Context {
+                            dir: role.path.join("handlers"),
+                            ..inner_context.clone()
+                        },
+                    )?,
                     None => Vec::new(),
                 };
                 Ok(IncludePlan {
@@ -1287,7 +1468,12 @@ fn hosts_pattern(node: &Node, templar: &Templar, extra_vars: &Arc<VarMap>) -> Re
 
 /// Batch sizes from `serial`: a number, a percentage, or a list of them (the last one
 /// repeats).
-fn serial_batches(node: Option<&Node>, total: usize, templar: &Templar, scope: &Scope) -> Result<Vec<usize>> {
+fn serial_batches(
+    node: Option<&Node>,
+    total: usize,
+    templar: &Templar,
+    scope: &Scope,
+) -> Result<Vec<usize>> {
     let Some(node) = node else {
         return Ok(vec![total.max(1)]);
     };
@@ -1301,12 +1487,18 @@ fn serial_batches(node: Option<&Node>, total: usize, templar: &Templar, scope: &
         let text = value.to_string();
         let size = if let Some(percent) = text.strip_suffix('%') {
             let percent: f64 = percent.trim().parse().map_err(|_| {
-                Diagnostic::at(format!("`serial` value `{text}` is not a percentage"), &node.span)
+                Diagnostic::at(
+                    format!("`serial` value `{text}` is not a percentage"),
+                    &node.span,
+                )
             })?;
             ((total as f64) * percent / 100.0).floor() as usize
         } else {
             text.trim().parse::<usize>().map_err(|_| {
-                Diagnostic::at(format!("`serial` value `{text}` is not a number"), &node.span)
+                Diagnostic::at(
+                    format!("`serial` value `{text}` is not a number"),
+                    &node.span,
+                )
             })?
         };
         sizes.push(if size == 0 { total.max(1) } else { size.max(1) });
@@ -1337,5 +1529,8 @@ fn step_confirm(name: &str) -> bool {
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes" | "c" | "continue")
+    matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes" | "c" | "continue"
+    )
 }

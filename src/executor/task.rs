@@ -89,7 +89,11 @@ impl TaskOutput {
 }
 
 /// Evaluates a list of conditions (all must hold).
-pub fn conditions_hold(templar: &Templar, conditions: &[Node], scope: &Scope) -> Result<bool, Diagnostic> {
+pub fn conditions_hold(
+    templar: &Templar,
+    conditions: &[Node],
+    scope: &Scope,
+) -> Result<bool, Diagnostic> {
     for condition in conditions {
         if !templar.eval_condition(&condition.to_value(), scope, &condition.span)? {
             return Ok(false);
@@ -98,7 +102,11 @@ pub fn conditions_hold(templar: &Templar, conditions: &[Node], scope: &Scope) ->
     Ok(true)
 }
 
-fn keyword_bool(node: &Option<Node>, templar: &Templar, scope: &Scope) -> Result<Option<bool>, Diagnostic> {
+fn keyword_bool(
+    node: &Option<Node>,
+    templar: &Templar,
+    scope: &Scope,
+) -> Result<Option<bool>, Diagnostic> {
     match node {
         None => Ok(None),
         Some(node) => {
@@ -171,10 +179,11 @@ impl TaskContext<'_> {
             output.ignored = true;
         }
         if output.status == Status::Unreachable {
-            let ignore_unreachable = keyword_bool(&self.common.ignore_unreachable, &self.templar, &self.scope)
-                .ok()
-                .flatten()
-                .unwrap_or(false);
+            let ignore_unreachable =
+                keyword_bool(&self.common.ignore_unreachable, &self.templar, &self.scope)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(false);
             output.ignored = ignore_unreachable;
         }
         output.result.remove("_rplay_error");
@@ -194,7 +203,12 @@ impl TaskContext<'_> {
             Some(crate::playbook::Loop::Items { kind, value }) => {
                 // `when` is checked per item, but a task whose `when` cannot involve the
                 // item and is false skips without evaluating the loop (Ansible does too).
-                Some(loops::items(kind, &value.to_value(), &self.scope, &value.span)?)
+                Some(loops::items(
+                    kind,
+                    &value.to_value(),
+                    &self.scope,
+                    &value.span,
+                )?)
             }
             None => None,
         };
@@ -228,7 +242,10 @@ impl TaskContext<'_> {
             if let Some(index_var) = &control.index_var {
                 layer.insert(index_var.clone(), Value::from(index));
             }
-            layer.insert("ansible_loop_var".to_string(), Value::from(control.loop_var.as_str()));
+            layer.insert(
+                "ansible_loop_var".to_string(),
+                Value::from(control.loop_var.as_str()),
+            );
             if control.extended {
                 layer.insert(
                     "ansible_loop".to_string(),
@@ -247,7 +264,10 @@ impl TaskContext<'_> {
             }
             let scope = self.scope.with_layer(layer);
             let label = match &control.label {
-                Some(label) => self.templar.render_text(&label.to_value().to_string(), &scope, &label.span)?,
+                Some(label) => {
+                    self.templar
+                        .render_text(&label.to_value().to_string(), &scope, &label.span)?
+                }
                 None => label_for(item),
             };
             if !conditions_hold(&self.templar, &self.when, &scope)? {
@@ -306,7 +326,14 @@ impl TaskContext<'_> {
         let mut result = Map::new();
         result.insert("changed".into(), json!(any_changed));
         result.insert("results".into(), serde_json::Value::Array(results));
-        result.insert("msg".into(), json!(if any_failed { "One or more items failed" } else { "All items completed" }));
+        result.insert(
+            "msg".into(),
+            json!(if any_failed {
+                "One or more items failed"
+            } else {
+                "All items completed"
+            }),
+        );
         if any_failed {
             result.insert("failed".into(), json!(true));
         }
@@ -314,7 +341,11 @@ impl TaskContext<'_> {
             result.insert("skipped".into(), json!(true));
             result.insert(
                 "msg".into(),
-                json!(if count == 0 { "No items in the list" } else { "All items skipped" }),
+                json!(if count == 0 {
+                    "No items in the list"
+                } else {
+                    "All items skipped"
+                }),
             );
         }
         let status = if any_failed {
@@ -342,7 +373,10 @@ impl TaskContext<'_> {
         result.insert("skipped".into(), json!(true));
         result.insert("skip_reason".into(), json!("Conditional result was False"));
         if let Some(condition) = self.when.iter().find(|_| true) {
-            result.insert("false_condition".into(), json!(condition.to_value().to_string()));
+            result.insert(
+                "false_condition".into(),
+                json!(condition.to_value().to_string()),
+            );
         }
         TaskOutput::new(Status::Skipped, result)
     }
@@ -351,15 +385,19 @@ impl TaskContext<'_> {
     fn finish(&self, output: &mut TaskOutput) -> Result<(), Diagnostic> {
         if output.status == Status::Changed {
             for notify in &self.task.notify {
-                let name = self
-                    .templar
-                    .render_text(&notify.to_value().to_string(), &self.scope, &notify.span)?;
+                let name = self.templar.render_text(
+                    &notify.to_value().to_string(),
+                    &self.scope,
+                    &notify.span,
+                )?;
                 output.notify.push(name);
             }
         }
         if let Some(delegate) = self.delegate()? {
             output.delegated_to = Some(delegate.clone());
-            if keyword_bool(&self.common.delegate_facts, &self.templar, &self.scope)?.unwrap_or(false) {
+            if keyword_bool(&self.common.delegate_facts, &self.templar, &self.scope)?
+                .unwrap_or(false)
+            {
                 output.delegate_facts_to = Some(delegate);
             }
         }
@@ -370,7 +408,11 @@ impl TaskContext<'_> {
         match &self.common.delegate_to {
             None => Ok(None),
             Some(node) => {
-                let name = self.templar.render_text(&node.to_value().to_string(), &self.scope, &node.span)?;
+                let name = self.templar.render_text(
+                    &node.to_value().to_string(),
+                    &self.scope,
+                    &node.span,
+                )?;
                 Ok(Some(name))
             }
         }
@@ -384,7 +426,9 @@ impl TaskContext<'_> {
         let task = self.task;
         let retries = match (&task.until, &task.retries) {
             (Some(_), Some(node)) => {
-                let value = self.templar.render_deep(&node.to_value(), scope, &node.span)?;
+                let value = self
+                    .templar
+                    .render_deep(&node.to_value(), scope, &node.span)?;
                 number(&value).map(|n| n.max(0.0) as u32).unwrap_or(3)
             }
             (Some(_), None) => 3,
@@ -392,7 +436,9 @@ impl TaskContext<'_> {
         };
         let delay = match &task.delay {
             Some(node) => {
-                let value = self.templar.render_deep(&node.to_value(), scope, &node.span)?;
+                let value = self
+                    .templar
+                    .render_deep(&node.to_value(), scope, &node.span)?;
                 number(&value).unwrap_or(5.0)
             }
             None => 5.0,
@@ -410,7 +456,8 @@ impl TaskContext<'_> {
                 return Ok((status, result, attempt));
             };
             let register_scope = self.with_registered(scope, &result);
-            let done = status != Status::Skipped && conditions_hold(&self.templar, until, &register_scope)?;
+            let done = status != Status::Skipped
+                && conditions_hold(&self.templar, until, &register_scope)?;
             if done || attempt_number > retries {
                 let mut result = result;
                 result.insert("attempts".into(), json!(attempt_number));
@@ -419,7 +466,11 @@ impl TaskContext<'_> {
                     result.entry("msg").or_insert(json!("Retries exhausted"));
                     return Ok((Status::Failed, result, attempt));
                 }
-                let status = if flag(&result, "failed") { Status::Failed } else { status };
+                let status = if flag(&result, "failed") {
+                    Status::Failed
+                } else {
+                    status
+                };
                 return Ok((status, result, attempt));
             }
             tokio::time::sleep(std::time::Duration::from_secs_f64(delay.max(0.0))).await;
@@ -431,13 +482,20 @@ impl TaskContext<'_> {
     fn with_registered(&self, scope: &Scope, result: &Map<String, serde_json::Value>) -> Scope {
         let mut layer = VarMap::new();
         if let Some(register) = &self.task.register {
-            layer.insert(register.clone(), from_json(&serde_json::Value::Object(result.clone())));
+            layer.insert(
+                register.clone(),
+                from_json(&serde_json::Value::Object(result.clone())),
+            );
         }
         scope.with_layer(layer)
     }
 
     /// Applies `changed_when` and `failed_when` and decides the status.
-    fn judge(&self, attempt: &mut Attempt, scope: &Scope) -> Result<(Status, Map<String, serde_json::Value>), Diagnostic> {
+    fn judge(
+        &self,
+        attempt: &mut Attempt,
+        scope: &Scope,
+    ) -> Result<(Status, Map<String, serde_json::Value>), Diagnostic> {
         let mut result = attempt.result.clone();
         if flag(&result, "skipped") {
             return Ok((Status::Skipped, result));
@@ -513,10 +571,14 @@ impl TaskContext<'_> {
         let Some(node) = &self.common.environment else {
             return Ok(Vec::new());
         };
-        let value = self.templar.render_deep(&node.to_value(), scope, &node.span)?;
+        let value = self
+            .templar
+            .render_deep(&node.to_value(), scope, &node.span)?;
         let mut environment = Vec::new();
         let entries: Vec<Value> = match value.kind() {
-            minijinja::value::ValueKind::Seq => value.try_iter().map(|i| i.collect()).unwrap_or_default(),
+            minijinja::value::ValueKind::Seq => {
+                value.try_iter().map(|i| i.collect()).unwrap_or_default()
+            }
             _ => vec![value],
         };
         for entry in entries {
@@ -526,7 +588,14 @@ impl TaskContext<'_> {
                     if item.as_str() == Some(OMIT) {
                         continue;
                     }
-                    environment.push((key.to_string(), if item.is_none() { String::new() } else { item.to_string() }));
+                    environment.push((
+                        key.to_string(),
+                        if item.is_none() {
+                            String::new()
+                        } else {
+                            item.to_string()
+                        },
+                    ));
                 }
             }
         }
@@ -550,11 +619,15 @@ impl TaskContext<'_> {
         };
         let Some(inner) = base else { return Ok(None) };
         let (default_become, default_user, default_method) = &self.become_default;
-        let become_on = keyword_bool(&self.common.become_, &self.templar, scope)?.unwrap_or(*default_become)
+        let become_on = keyword_bool(&self.common.become_, &self.templar, scope)?
+            .unwrap_or(*default_become)
             || scope_flag(scope, "ansible_become");
         let become_ = if become_on {
             let user = match &self.common.become_user {
-                Some(node) => self.templar.render_text(&node.to_value().to_string(), scope, &node.span)?,
+                Some(node) => {
+                    self.templar
+                        .render_text(&node.to_value().to_string(), scope, &node.span)?
+                }
                 None => scope
                     .get("ansible_become_user")
                     .ok()
@@ -564,18 +637,29 @@ impl TaskContext<'_> {
                     .unwrap_or_else(|| "root".to_string()),
             };
             let method = match &self.common.become_method {
-                Some(node) => self.templar.render_text(&node.to_value().to_string(), scope, &node.span)?,
+                Some(node) => {
+                    self.templar
+                        .render_text(&node.to_value().to_string(), scope, &node.span)?
+                }
                 None => default_method.clone().unwrap_or_else(|| "sudo".to_string()),
             };
             let flags = match &self.common.become_flags {
-                Some(node) => Some(self.templar.render_text(&node.to_value().to_string(), scope, &node.span)?),
+                Some(node) => Some(self.templar.render_text(
+                    &node.to_value().to_string(),
+                    scope,
+                    &node.span,
+                )?),
                 None => None,
             };
             // Becoming the user we already are is a no-op, as for a root Packer build.
             if current_user().as_deref() == Some(user.as_str()) {
                 None
             } else {
-                Some(Become { user, method, flags })
+                Some(Become {
+                    user,
+                    method,
+                    flags,
+                })
             }
         } else {
             None
@@ -616,7 +700,11 @@ fn current_user() -> Option<String> {
 }
 
 /// `failed_when` with several conditions fails when all hold (they are ANDed).
-fn conditions_hold_any_style(templar: &Templar, conditions: &[Node], scope: &Scope) -> Result<bool, Diagnostic> {
+fn conditions_hold_any_style(
+    templar: &Templar,
+    conditions: &[Node],
+    scope: &Scope,
+) -> Result<bool, Diagnostic> {
     conditions_hold(templar, conditions, scope)
 }
 
@@ -635,7 +723,9 @@ pub fn python_repr(value: &serde_json::Value) -> String {
         serde_json::Value::Bool(true) => "True".to_string(),
         serde_json::Value::Bool(false) => "False".to_string(),
         serde_json::Value::Number(n) => n.to_string(),
-        serde_json::Value::String(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+        serde_json::Value::String(s) => {
+            format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+        }
         serde_json::Value::Array(items) => format!(
             "[{}]",
             items.iter().map(python_repr).collect::<Vec<_>>().join(", ")

@@ -21,10 +21,13 @@ pub fn from_json(json: &serde_json::Value) -> Value {
             }
         }
         serde_json::Value::String(s) => Value::from_safe_string(s.clone()),
-        serde_json::Value::Array(items) => Value::from(items.iter().map(from_json).collect::<Vec<_>>()),
-        serde_json::Value::Object(map) => {
-            Value::from_pairs(map.iter().map(|(k, v)| (Value::from(k.as_str()), from_json(v))))
+        serde_json::Value::Array(items) => {
+            Value::from(items.iter().map(from_json).collect::<Vec<_>>())
         }
+        serde_json::Value::Object(map) => Value::from_pairs(
+            map.iter()
+                .map(|(k, v)| (Value::from(k.as_str()), from_json(v))),
+        ),
     }
 }
 
@@ -43,7 +46,9 @@ pub fn to_json(value: &Value) -> serde_json::Value {
                     .unwrap_or(serde_json::Value::Null)
             }
         }
-        ValueKind::String => serde_json::Value::String(value.as_str().unwrap_or_default().to_string()),
+        ValueKind::String => {
+            serde_json::Value::String(value.as_str().unwrap_or_default().to_string())
+        }
         ValueKind::Seq | ValueKind::Iterable => serde_json::Value::Array(
             value
                 .try_iter()

@@ -24,9 +24,8 @@ use indexmap::IndexMap;
 use regex::Regex;
 use std::sync::{Arc, LazyLock};
 
-static SECTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$").expect("valid regex")
-});
+static SECTION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$").expect("valid regex"));
 static GROUP_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^([^:\]\s]+)\s*(?:#.*)?$").expect("valid regex"));
 
@@ -94,7 +93,10 @@ impl Reader<'_> {
         }
         let offset = raw.len() - raw.trim_start().len();
         let whole = self.span(number, raw, offset, trimmed.len());
-        let line = Piece { text: trimmed, start: offset };
+        let line = Piece {
+            text: trimmed,
+            start: offset,
+        };
 
         if let Some(captures) = SECTION.captures(trimmed) {
             let name = captures[1].to_string();
@@ -119,17 +121,26 @@ impl Reader<'_> {
             Some("vars") => State::Vars,
             Some("children") => State::Children,
             Some(other) => {
-                return Err(Diagnostic::at(
+                let diagnostic = Diagnostic::at(
                     format!("section `[{name}:{other}]` has unknown type `{other}`"),
                     whole,
-                )
-                .suggest(other, ["vars", "children"]));
+                );
+                let suggested = diagnostic.clone().suggest(other, ["vars", "children"]);
+                return Err(if suggested.help.is_some() {
+                    suggested
+                } else {
+                    diagnostic.with_help("the type after `:` is `vars` or `children`")
+                });
             }
         };
         if !self.inventory.groups.contains_key(&name) {
             // `[group:vars]` alone does not declare a group; it must appear elsewhere.
             if state == State::Vars && !self.pending.contains_key(&name) {
-                let pending = Pending { state, span: whole.clone(), parents: Vec::new() };
+                let pending = Pending {
+                    state,
+                    span: whole.clone(),
+                    parents: Vec::new(),
+                };
                 self.pending.insert(name.clone(), pending);
             }
             self.inventory.add_group(&name);
@@ -156,7 +167,11 @@ impl Reader<'_> {
             self.inventory
                 .add_child(parent, group)
                 .map_err(|message| Diagnostic::at(message, span))?;
-            if self.pending.get(parent).is_some_and(|p| p.state == State::Children) {
+            if self
+                .pending
+                .get(parent)
+                .is_some_and(|p| p.state == State::Children)
+            {
                 self.add_pending_children(parent, span)?;
             }
         }
@@ -170,7 +185,12 @@ impl Reader<'_> {
         let Some((first, rest)) = tokens.split_first() else {
             return Err(Diagnostic::at("expected a host definition", whole));
         };
-        let pattern_span = self.span(number, raw, line.start + first.start, first.end - first.start);
+        let pattern_span = self.span(
+            number,
+            raw,
+            line.start + first.start,
+            first.end - first.start,
+        );
         let pattern = first.text.as_str();
         let (names, port) = ranges::expand_host_pattern(pattern)
             .map_err(|message| Diagnostic::at(message, &pattern_span))?;
@@ -188,12 +208,20 @@ impl Reader<'_> {
             .with_help("give YAML inventories a `.yml` or `.yaml` extension"));
         }
         if names.iter().any(String::is_empty) {
-            return Err(Diagnostic::at("a host name must not be empty", &pattern_span));
+            return Err(Diagnostic::at(
+                "a host name must not be empty",
+                &pattern_span,
+            ));
         }
 
         let mut variables: IndexMap<String, Node> = IndexMap::new();
         for token in rest {
-            let token_span = self.span(number, raw, line.start + token.start, token.end - token.start);
+            let token_span = self.span(
+                number,
+                raw,
+                line.start + token.start,
+                token.end - token.start,
+            );
             let Some((key, value)) = token.text.split_once('=') else {
                 return Err(Diagnostic::at(
                     format!("expected a `key=value` host variable, got `{}`", token.text),
@@ -210,7 +238,8 @@ impl Reader<'_> {
             variables.insert(key.to_string(), typed_value(value, &value_span));
         }
         for name in names {
-            self.inventory.add_host(&name, Some(&self.group), port, Some(self.source));
+            self.inventory
+                .add_host(&name, Some(&self.group), port, Some(self.source));
             for (key, value) in &variables {
                 self.inventory.set_host_var(&name, key, value.clone());
             }
@@ -220,20 +249,33 @@ impl Reader<'_> {
 
     fn vars_line(&mut self, number: usize, raw: &str, line: Piece<'_>, whole: &Span) -> Result<()> {
         let Some((key, value)) = line.text.split_once('=') else {
-            return Err(Diagnostic::at(format!("expected `key=value`, got `{}`", line.text), whole)
-                .with_help("a `:vars` section holds one `name=value` per line"));
+            return Err(Diagnostic::at(
+                format!("expected `key=value`, got `{}`", line.text),
+                whole,
+            )
+            .with_help("a `:vars` section holds one `name=value` per line"));
         };
         let value_text = value.trim();
         let value_start = line.start + key.len() + 1 + (value.len() - value.trim_start().len());
         let value_span = self.span(number, raw, value_start, value_text.len());
         let group = self.group.clone();
-        self.inventory.set_group_var(&group, key.trim(), typed_value(value_text, &value_span))
+        self.inventory
+            .set_group_var(&group, key.trim(), typed_value(value_text, &value_span))
     }
 
-    fn children_line(&mut self, number: usize, raw: &str, line: Piece<'_>, whole: &Span) -> Result<()> {
+    fn children_line(
+        &mut self,
+        number: usize,
+        raw: &str,
+        line: Piece<'_>,
+        whole: &Span,
+    ) -> Result<()> {
         let Some(captures) = GROUP_NAME.captures(line.text) else {
-            return Err(Diagnostic::at(format!("expected a group name, got `{}`", line.text), whole)
-                .with_help("a `:children` section holds one group name per line"));
+            return Err(Diagnostic::at(
+                format!("expected a group name, got `{}`", line.text),
+                whole,
+            )
+            .with_help("a `:children` section holds one group name per line"));
         };
         let child = captures[1].to_string();
         let span = self.span(number, raw, line.start, child.len());
@@ -246,7 +288,11 @@ impl Reader<'_> {
         match self.pending.get_mut(&child) {
             Some(pending) => pending.parents.push(self.group.clone()),
             None => {
-                let pending = Pending { state: State::Children, span, parents: vec![self.group.clone()] };
+                let pending = Pending {
+                    state: State::Children,
+                    span,
+                    parents: vec![self.group.clone()],
+                };
                 self.pending.insert(child, pending);
             }
         }
@@ -273,7 +319,11 @@ impl Reader<'_> {
             _ => Diagnostic::at(
                 format!(
                     "section `[{}:children]` includes undefined group `{name}`",
-                    pending.parents.last().map(String::as_str).unwrap_or_default()
+                    pending
+                        .parents
+                        .last()
+                        .map(String::as_str)
+                        .unwrap_or_default()
                 ),
                 &pending.span,
             ),
@@ -306,9 +356,12 @@ fn literal_node(literal: Literal, span: &Span) -> Node {
         Literal::BigInt(digits) => NodeValue::String(digits),
         Literal::Float(number) => NodeValue::Float(number),
         Literal::Str(text) => NodeValue::String(text),
-        Literal::List(items) => {
-            NodeValue::Seq(items.into_iter().map(|item| literal_node(item, span)).collect())
-        }
+        Literal::List(items) => NodeValue::Seq(
+            items
+                .into_iter()
+                .map(|item| literal_node(item, span))
+                .collect(),
+        ),
         Literal::Dict(entries) => NodeValue::Map(
             entries
                 .into_iter()
@@ -342,9 +395,19 @@ fn shlex_split(line: &str) -> std::result::Result<Vec<Token>, &'static str> {
     let mut text = String::new();
     let mut quoted = false;
     let mut start = 0;
-    fn finish(tokens: &mut Vec<Token>, text: &mut String, quoted: &mut bool, start: usize, end: usize) {
+    fn finish(
+        tokens: &mut Vec<Token>,
+        text: &mut String,
+        quoted: &mut bool,
+        start: usize,
+        end: usize,
+    ) {
         if !text.is_empty() || *quoted {
-            tokens.push(Token { text: std::mem::take(text), start, end });
+            tokens.push(Token {
+                text: std::mem::take(text),
+                start,
+                end,
+            });
         }
         *quoted = false;
     }
@@ -414,17 +477,27 @@ mod tests {
     use super::*;
 
     fn words(line: &str) -> Vec<String> {
-        shlex_split(line).unwrap().into_iter().map(|token| token.text).collect()
+        shlex_split(line)
+            .unwrap()
+            .into_iter()
+            .map(|token| token.text)
+            .collect()
     }
 
     #[test]
     fn splits_like_python_shlex_with_comments() {
-        assert_eq!(words("h1 a=1 b='x y' c=\"q\\\"r\""), ["h1", "a=1", "b=x y", "c=q\"r"]);
+        assert_eq!(
+            words("h1 a=1 b='x y' c=\"q\\\"r\""),
+            ["h1", "a=1", "b=x y", "c=q\"r"]
+        );
         assert_eq!(words("h1 pass=abc#def e=1"), ["h1", "pass=abc"]);
         assert_eq!(words("h1 c=\"1 # x\""), ["h1", "c=1 # x"]);
         assert_eq!(words("h1 w=a\\ b x=''"), ["h1", "w=a b", "x="]);
         assert_eq!(words("h1 \"a\\n\""), ["h1", "a\\n"]);
-        assert_eq!(shlex_split("h1 x=\"open").unwrap_err(), "no closing quotation");
+        assert_eq!(
+            shlex_split("h1 x=\"open").unwrap_err(),
+            "no closing quotation"
+        );
         assert_eq!(shlex_split("h1 x=\\").unwrap_err(), "no escaped character");
         let tokens = shlex_split("h1  k='v w'").unwrap();
         assert_eq!((tokens[1].start, tokens[1].end), (4, 11));

@@ -82,7 +82,11 @@ impl Inventory {
                 .collect();
             entry.insert("hosts".into(), Json::Array(hosts));
         }
-        let children: Vec<Json> = group.children.iter().map(|child| Json::String(child.clone())).collect();
+        let children: Vec<Json> = group
+            .children
+            .iter()
+            .map(|child| Json::String(child.clone()))
+            .collect();
         entry.insert("children".into(), Json::Array(children));
         for child in &group.children {
             if !seen.contains(child) {
@@ -91,7 +95,10 @@ impl Inventory {
             }
         }
         if export {
-            entry.insert("vars".into(), Json::Object(variables_json(self.group_var_nodes(name))));
+            entry.insert(
+                "vars".into(),
+                Json::Object(variables_json(self.group_var_nodes(name))),
+            );
         }
         entry.retain(|_, value| match value {
             Json::Array(items) => !items.is_empty(),
@@ -174,7 +181,9 @@ fn node_json(node: &Node) -> Json {
         NodeValue::Null => Json::Null,
         NodeValue::Bool(flag) => Json::Bool(*flag),
         NodeValue::Int(number) => Json::from(*number),
-        NodeValue::Float(number) => serde_json::Number::from_f64(*number).map_or(Json::Null, Json::Number),
+        NodeValue::Float(number) => {
+            serde_json::Number::from_f64(*number).map_or(Json::Null, Json::Number)
+        }
         NodeValue::String(text) => Json::String(text.clone()),
         NodeValue::Unsafe(text) => wrapped("__ansible_unsafe", text),
         NodeValue::Vault(text) => wrapped("__ansible_vault", text),
@@ -202,7 +211,12 @@ fn sorted(value: Json) -> Json {
         Json::Object(map) => {
             let mut entries: Vec<(String, Json)> = map.into_iter().collect();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Json::Object(entries.into_iter().map(|(key, value)| (key, sorted(value))).collect())
+            Json::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, value)| (key, sorted(value)))
+                    .collect(),
+            )
         }
         Json::Array(items) => Json::Array(items.into_iter().map(sorted).collect()),
         other => other,
@@ -289,10 +303,20 @@ fn python_float(number: f64) -> String {
         return "NaN".into();
     }
     if number.is_infinite() {
-        return if number > 0.0 { "Infinity" } else { "-Infinity" }.into();
+        return if number > 0.0 {
+            "Infinity"
+        } else {
+            "-Infinity"
+        }
+        .into();
     }
     if number == 0.0 {
-        return if number.is_sign_negative() { "-0.0" } else { "0.0" }.into();
+        return if number.is_sign_negative() {
+            "-0.0"
+        } else {
+            "0.0"
+        }
+        .into();
     }
     let scientific = format!("{:e}", number.abs());
     let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));

@@ -26,7 +26,11 @@ const MAX_DEPTH: usize = 100;
 
 pub(super) fn literal_eval(text: &str) -> Option<Literal> {
     let tokens = tokenize(text.trim_start_matches([' ', '\t']))?;
-    let mut parser = Parser { tokens, position: 0, depth: 0 };
+    let mut parser = Parser {
+        tokens,
+        position: 0,
+        depth: 0,
+    };
     let value = parser.expression_list(None)?;
     (parser.position == parser.tokens.len()).then_some(value)
 }
@@ -53,7 +57,9 @@ fn tokenize(text: &str) -> Option<Vec<Token>> {
             i += 1;
         } else if c == '#' {
             break;
-        } else if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
+        } else if c.is_ascii_digit()
+            || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
+        {
             let (token, next) = number(&chars, i)?;
             tokens.push(token);
             i = next;
@@ -93,20 +99,27 @@ fn digit_part(chars: &[char], mut i: usize, radix: u32) -> Option<usize> {
         return None;
     }
     while i < chars.len() {
-        if chars[i].is_digit(radix) {
-            i += 1;
-        } else if chars[i] == '_' && chars.get(i + 1).is_some_and(|c| c.is_digit(radix)) {
-            i += 1;
-        } else {
+        let separator = chars[i] == '_' && chars.get(i + 1).is_some_and(|c| c.is_digit(radix));
+        if !(chars[i].is_digit(radix) || separator) {
             break;
         }
+        i += 1;
     }
     Some(i)
 }
 
 fn number(chars: &[char], start: usize) -> Option<(Token, usize)> {
-    let text = |from: usize, to: usize| chars[from..to].iter().filter(|c| **c != '_').collect::<String>();
-    let ends_cleanly = |i: usize| !chars.get(i).is_some_and(|c| c.is_alphanumeric() || *c == '_');
+    let text = |from: usize, to: usize| {
+        chars[from..to]
+            .iter()
+            .filter(|c| **c != '_')
+            .collect::<String>()
+    };
+    let ends_cleanly = |i: usize| {
+        !chars
+            .get(i)
+            .is_some_and(|c| c.is_alphanumeric() || *c == '_')
+    };
     // Hexadecimal, octal and binary integers.
     if chars[start] == '0' {
         if let Some(radix) = match chars.get(start + 1) {
@@ -182,7 +195,9 @@ fn string(chars: &[char], start: usize, prefix: &str) -> Option<(Token, usize)> 
     let mut value = String::new();
     loop {
         let c = *chars.get(i)?;
-        if c == quote && (!triple || (chars.get(i + 1) == Some(&quote) && chars.get(i + 2) == Some(&quote))) {
+        if c == quote
+            && (!triple || (chars.get(i + 1) == Some(&quote) && chars.get(i + 2) == Some(&quote)))
+        {
             i += if triple { 3 } else { 1 };
             break;
         }
@@ -314,13 +329,22 @@ impl Parser {
         };
         self.position += 1;
         // Python signs only a number constant, possibly in parentheses: `-(1)` but not `-(-1)`.
-        let operand = self.tokens[self.position..].iter().find(|token| **token != Token::Punct('('));
-        if !matches!(operand, Some(Token::Int(_) | Token::BigInt(_) | Token::Float(_))) {
+        let operand = self.tokens[self.position..]
+            .iter()
+            .find(|token| **token != Token::Punct('('));
+        if !matches!(
+            operand,
+            Some(Token::Int(_) | Token::BigInt(_) | Token::Float(_))
+        ) {
             return None;
         }
         match self.atom()? {
             Literal::Int(value) => Some(Literal::Int(if negative { -value } else { value })),
-            Literal::BigInt(digits) => Some(Literal::BigInt(if negative { format!("-{digits}") } else { digits })),
+            Literal::BigInt(digits) => Some(Literal::BigInt(if negative {
+                format!("-{digits}")
+            } else {
+                digits
+            })),
             Literal::Float(value) => Some(Literal::Float(if negative { -value } else { value })),
             _ => None,
         }
@@ -341,7 +365,11 @@ impl Parser {
             Token::Ellipsis => Literal::Str("...".into()),
             Token::Str { value, bytes } => {
                 let mut text = value;
-                while let Some(Token::Str { value, bytes: more_bytes }) = self.peek() {
+                while let Some(Token::Str {
+                    value,
+                    bytes: more_bytes,
+                }) = self.peek()
+                {
                     if *more_bytes != bytes {
                         return None;
                     }
@@ -465,9 +493,30 @@ mod tests {
     #[test]
     fn leaves_non_literals_alone() {
         for text in [
-            "0755", "007", "1.2.3", "10.0.0.1", "hello", "it's", "", "1 2", "1__0", "1_", "--1",
-            "-True", "-(-1)", "1+2", "1+2j", "2j", "x=1", "[1, 2", "f'a'", "1abc", "0x", "abc # x",
-            "http://x/?a=b#frag", "\"unterminated",
+            "0755",
+            "007",
+            "1.2.3",
+            "10.0.0.1",
+            "hello",
+            "it's",
+            "",
+            "1 2",
+            "1__0",
+            "1_",
+            "--1",
+            "-True",
+            "-(-1)",
+            "1+2",
+            "1+2j",
+            "2j",
+            "x=1",
+            "[1, 2",
+            "f'a'",
+            "1abc",
+            "0x",
+            "abc # x",
+            "http://x/?a=b#frag",
+            "\"unterminated",
         ] {
             assert_eq!(eval(text), Option::None, "{text}");
         }
@@ -506,4 +555,3 @@ mod tests {
         assert_eq!(eval("[[1][0]]"), Option::None);
     }
 }
-

@@ -16,6 +16,7 @@ mod listing;
 mod literal;
 pub mod pattern;
 mod ranges;
+mod sources;
 mod vars_dirs;
 mod yaml_format;
 
@@ -28,23 +29,54 @@ pub use ranges::{inventory_hostname_short, is_ip_address};
 
 use crate::diagnostic::{Diagnostic, Result};
 use crate::node::{Node, NodeValue};
-use crate::source::{display_path, SourceFile, Span};
+use crate::source::{display_path, Span};
 use indexmap::{IndexMap, IndexSet};
 use minijinja::Value;
+use sources::absolute;
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use vars_dirs::VarsDir;
 
 /// The names Ansible treats as the control machine itself.
 pub const LOCALHOST_NAMES: [&str; 3] = ["127.0.0.1", "localhost", "::1"];
 
-/// Variables that Ansible computes rather than reads; `--list` leaves them out.
-const INTERNAL_VARIABLES: [&str; 4] = [
+/// Ansible's `INTERNAL_STATIC_VARS`: magic variables that `--list` leaves out, even when
+/// an inventory sets one.
+const INTERNAL_VARIABLES: [&str; 33] = [
+    "ansible_async_path",
+    "ansible_collection_name",
+    "ansible_config_file",
+    "ansible_dependent_role_names",
+    "ansible_diff_mode",
+    "ansible_facts",
+    "ansible_forks",
+    "ansible_inventory_sources",
+    "ansible_limit",
+    "ansible_play_batch",
+    "ansible_play_hosts",
+    "ansible_play_hosts_all",
+    "ansible_play_role_names",
+    "ansible_playbook_python",
+    "ansible_role_name",
+    "ansible_role_names",
+    "ansible_run_tags",
+    "ansible_skip_tags",
+    "ansible_verbosity",
+    "ansible_version",
     "inventory_dir",
     "inventory_file",
     "inventory_hostname",
     "inventory_hostname_short",
+    "groups",
+    "group_names",
+    "hostvars",
+    "playbook_dir",
+    "play_hosts",
+    "role_name",
+    "role_names",
+    "role_path",
+    "role_uuid",
 ];
 
 /// Hosts, groups and variables from every inventory source, merged.
@@ -127,7 +159,10 @@ impl Inventory {
         inventory
     }
 
-    /// Reads every source (`-i` may be given several times) into one inventory.
+    /// Reads every source (`-i` may be given several times) into one inventory: a file,
+    /// a directory of files, or (when no such path exists and it has a comma) a host list
+    /// such as `web1,web2:2222,`. A source that is missing or cannot be read is an error,
+    /// where Ansible would only warn and go on without it.
     pub fn load(paths: &[PathBuf]) -> Result<Inventory> {
         let mut inventory = Inventory::implicit();
         let mut parsed_any = false;
@@ -151,7 +186,9 @@ impl Inventory {
             } else {
                 source.parent().map(Path::to_path_buf).unwrap_or_default()
             };
-            inventory.inventory_vars.push(VarsDir::open(&base, &mut inventory.warnings));
+            inventory
+                .inventory_vars
+                .push(VarsDir::open(&base, &mut inventory.warnings));
         }
         if !paths.is_empty() && !parsed_any {
             inventory.warnings.push(Diagnostic::new(
@@ -297,10 +334,19 @@ impl Inventory {
         merged
     }
 
-    /// Puts a host in a group, as `group_by` does: the group is made (under `all`) when
-    /// it does not exist, and so is the host.
+    /// Puts an existing host (the implicit localhost included) in a group, as `group_by`
+    /// does; the group is made, under `all`, when it does not exist.
     pub fn add_host_to_group(&mut self, host: &str, group: &str) -> Result<()> {
-        self.add_runtime_host(host, &[group], IndexMap::new())
+        let Some(name) = self.host(host).map(|host| host.name.clone()) else {
+            return Err(
+                Diagnostic::new(format!("`{host}` cannot be matched in inventory"))
+                    .suggest(host, self.hosts.keys().map(String::as_str)),
+            );
+        };
+        self.add_group(group);
+        self.add_to_group(&name, group);
+        self.reconcile();
+        self.load_vars_files()
     }
 
     /// Makes `group` (when new) a child of each of `parents`, making those when new.
@@ -314,8 +360,9 @@ impl Inventory {
         self.load_vars_files()
     }
 
-    /// Adds a host as the `add_host` module does: a new host goes into `all` (which lists
-    /// it first), its variables are set over any it had, and it joins every group named.
+    /// Adds a host as the `add_host` module does: a name the inventory does not list
+    /// becomes a new host in `all` (which lists it first), its variables are set over any
+    /// it had, and it joins every group named.
     pub fn add_runtime_host(
         &mut self,
         host: &str,
@@ -325,29 +372,18 @@ impl Inventory {
         if host.is_empty() {
             return Err(Diagnostic::new("a host name must not be empty"));
         }
-        let host = self.resolve_name(host);
-        if !self.hosts.contains_key(&host) && self.implicit_name() != Some(host.as_str()) {
-            self.add_host(&host, Some("all"), None, None);
+        if !self.hosts.contains_key(host) {
+            self.add_host(host, Some("all"), None, None);
         }
         for (name, value) in vars {
-            let node = Node::from_value(&value, &Span::none());
-            if let Some(entry) = self.host_entry_mut(&host) {
-                entry.vars.insert(name, node);
-            }
+            self.set_host_var(host, &name, Node::from_value(&value, &Span::none()));
         }
         for group in groups {
             self.add_group(group);
-            self.add_to_group(&host, group);
+            self.add_to_group(host, group);
         }
         self.reconcile();
         self.load_vars_files()
-    }
-
-    /// The name a host is known by: `127.0.0.1` may stand for the inventory's `localhost`.
-    fn resolve_name(&self, name: &str) -> String {
-        self.host(name)
-            .map(|host| host.name.clone())
-            .unwrap_or_else(|| name.to_string())
     }
 
     fn implicit_name(&self) -> Option<&str> {
@@ -460,7 +496,12 @@ impl Inventory {
         let implicit = self.implicit_name();
         let mut hosts = IndexSet::new();
         for group in order {
-            for host in self.groups.get(&group).map(|g| g.hosts.as_slice()).unwrap_or_default() {
+            for host in self
+                .groups
+                .get(&group)
+                .map(|g| g.hosts.as_slice())
+                .unwrap_or_default()
+            {
                 if name == "all" && Some(host.as_str()) == implicit {
                     continue;
                 }
@@ -480,12 +521,21 @@ impl Inventory {
 
     /// Adds a host (when new) and puts it in `group`. The port and source are recorded
     /// only when the host is new, as Ansible does.
-    fn add_host(&mut self, name: &str, group: Option<&str>, port: Option<u64>, source: Option<&str>) {
+    fn add_host(
+        &mut self,
+        name: &str,
+        group: Option<&str>,
+        port: Option<u64>,
+        source: Option<&str>,
+    ) {
         if !self.hosts.contains_key(name) {
             let mut host = Host::new(name);
             if let Some(port) = port.filter(|port| *port != 0) {
                 let port = i64::try_from(port).unwrap_or(i64::MAX);
-                host.vars.insert("ansible_port".into(), Node::new(NodeValue::Int(port), Span::none()));
+                host.vars.insert(
+                    "ansible_port".into(),
+                    Node::new(NodeValue::Int(port), Span::none()),
+                );
             }
             let (file, dir) = match source {
                 Some(source) => {
@@ -555,7 +605,11 @@ impl Inventory {
         if parent == child {
             return Err(format!("group `{child}` cannot be a child of itself"));
         }
-        if self.groups[parent].children.iter().any(|name| name == child) {
+        if self.groups[parent]
+            .children
+            .iter()
+            .any(|name| name == child)
+        {
             return Ok(());
         }
         if self.is_ancestor(child, parent) {
@@ -631,7 +685,9 @@ impl Inventory {
             .collect();
         for (host, groups) in hosts {
             let in_ungrouped = groups.iter().any(|group| group == "ungrouped");
-            let elsewhere = groups.iter().any(|group| group != "all" && group != "ungrouped");
+            let elsewhere = groups
+                .iter()
+                .any(|group| group != "all" && group != "ungrouped");
             if in_ungrouped && elsewhere {
                 self.remove_from_group(&host, "ungrouped");
             } else if !in_ungrouped && !elsewhere {
@@ -678,139 +734,13 @@ impl Inventory {
         groups.push("all".into());
         let mut hosts: Vec<String> = self.hosts.keys().cloned().collect();
         hosts.extend(LOCALHOST_NAMES.iter().map(|name| name.to_string()));
-        for dir in self.inventory_vars.iter_mut().chain(self.playbook_vars.iter_mut()) {
+        for dir in self
+            .inventory_vars
+            .iter_mut()
+            .chain(self.playbook_vars.iter_mut())
+        {
             dir.load(&groups, &hosts)?;
         }
         Ok(())
     }
-
-    /// A source that is a directory: every entry, sorted, skipping what Ansible skips.
-    fn add_source(&mut self, path: &Path) -> Result<bool> {
-        if !path.is_dir() {
-            return self.add_file(path);
-        }
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|error| {
-                Diagnostic::new(format!("cannot read `{}`: {error}", display_path(path)))
-            })?
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .collect();
-        entries.sort();
-        let mut parsed = false;
-        for entry in entries {
-            let name = entry.file_name().unwrap_or_default().to_string_lossy();
-            if is_ignored_in_directory(&name) {
-                continue;
-            }
-            parsed |= self.add_source(&entry)?;
-        }
-        if !parsed {
-            self.warnings.push(Diagnostic::new(format!(
-                "unable to parse `{}` as an inventory source",
-                display_path(path)
-            )));
-        }
-        Ok(parsed)
-    }
-
-    /// One file: YAML when its extension says so (or it has none) and it reads as a
-    /// mapping of groups; INI otherwise, as Ansible's plugins try them in that order.
-    fn add_file(&mut self, path: &Path) -> Result<bool> {
-        let bytes = std::fs::read(path).map_err(|error| {
-            Diagnostic::new(format!("cannot read `{}`: {error}", display_path(path)))
-        })?;
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        if text.starts_with("#!") && is_executable(path) {
-            return Err(Diagnostic::new(format!(
-                "`{}` is an inventory script, which rplay does not run",
-                display_path(path)
-            ))
-            .with_help("run it once and save its `--list` output as a JSON inventory"));
-        }
-        let file = SourceFile::new(path, text);
-        let source = path.to_string_lossy().into_owned();
-        let extension = path.extension().map(|ext| ext.to_string_lossy().to_lowercase());
-        let yaml_extension = matches!(extension.as_deref(), Some("yml" | "yaml" | "json"));
-        let mut yaml_error = None;
-        if extension.is_none() || yaml_extension {
-            match yaml_format::read(&file) {
-                Ok(root) => {
-                    yaml_format::parse(self, &root, &source)?;
-                    return Ok(true);
-                }
-                Err(error) => yaml_error = Some(error),
-            }
-        }
-        // Parse into a copy so a failed attempt leaves nothing half-read behind.
-        let mut attempt = self.clone();
-        match ini::parse(&mut attempt, &file, &source) {
-            Ok(()) => {
-                *self = attempt;
-                Ok(true)
-            }
-            Err(ini_error) => match yaml_error {
-                Some(yaml_error) if yaml_extension || yaml_error.looked_like_yaml => {
-                    Err(yaml_error.diagnostic)
-                }
-                _ => Err(ini_error),
-            },
-        }
-    }
-
-    /// `-i web1,web2:2222,` : hosts in `ungrouped`.
-    fn add_host_list(&mut self, list: &str) -> Result<()> {
-        for item in list.split(',') {
-            let item = item.trim();
-            if item.is_empty() {
-                continue;
-            }
-            let (name, port) = match ranges::parse_address(item, false) {
-                Some((name, port)) => (name, port),
-                None => (item.to_string(), None),
-            };
-            if !self.hosts.contains_key(&name) {
-                self.add_host(&name, Some("ungrouped"), port, Some(list));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Names Ansible skips in an inventory directory: hidden files, `group_vars`,
-/// `host_vars`, `vars_plugins`, and backup or documentation extensions.
-fn is_ignored_in_directory(name: &str) -> bool {
-    const IGNORED_ENDINGS: [&str; 12] = [
-        ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry",
-    ];
-    name.starts_with('.')
-        || matches!(name, "group_vars" | "host_vars" | "vars_plugins")
-        || IGNORED_ENDINGS.iter().any(|ending| name.ends_with(ending))
-}
-
-#[cfg(unix)]
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o111 != 0)
-}
-
-#[cfg(not(unix))]
-fn is_executable(_path: &Path) -> bool {
-    false
-}
-
-/// An absolute path with `.` and `..` resolved by text, as Ansible's `unfrackpath`
-/// (symbolic links are kept).
-fn absolute(path: &Path) -> PathBuf {
-    let joined = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut normal = PathBuf::new();
-    for component in joined.components() {
-        match component {
-            Component::ParentDir => {
-                normal.pop();
-            }
-            Component::CurDir => {}
-            other => normal.push(other.as_os_str()),
-        }
-    }
-    normal
 }

@@ -71,7 +71,10 @@ pub(super) fn split_host_pattern(pattern: &str) -> Vec<String> {
     } else if ranges::parse_address(pattern, true).is_some() {
         vec![pattern]
     } else {
-        COLON_SEPARATED.find_iter(pattern).map(|m| m.as_str()).collect()
+        COLON_SEPARATED
+            .find_iter(pattern)
+            .map(|m| m.as_str())
+            .collect()
     };
     parts
         .into_iter()
@@ -96,7 +99,11 @@ fn order_patterns(patterns: &[String]) -> Vec<&str> {
     if regular.is_empty() {
         regular.push("all");
     }
-    regular.into_iter().chain(intersections).chain(exclusions).collect()
+    regular
+        .into_iter()
+        .chain(intersections)
+        .chain(exclusions)
+        .collect()
 }
 
 /// What one pattern matched, and whether Ansible would warn that it matched nothing.
@@ -118,7 +125,10 @@ impl Inventory {
 
     /// The hosts several patterns select (a play's `hosts:` may be a list).
     pub fn select_patterns(&self, patterns: &[&str], limit: Option<&Limit>) -> Result<Vec<String>> {
-        let split: Vec<String> = patterns.iter().flat_map(|pattern| split_host_pattern(pattern)).collect();
+        let split: Vec<String> = patterns
+            .iter()
+            .flat_map(|pattern| split_host_pattern(pattern))
+            .collect();
         let mut hosts = self.evaluate(&split)?;
         if let Some(limit) = limit {
             let allowed: IndexSet<String> = self.evaluate(&limit.patterns)?.into_iter().collect();
@@ -133,15 +143,25 @@ impl Inventory {
     /// pattern are left to [`Inventory::select`].
     pub fn pattern_warnings(&self, pattern: &str) -> Vec<Diagnostic> {
         let split = split_host_pattern(pattern);
-        let known: Vec<&str> = self.groups.keys().chain(self.hosts.keys()).map(String::as_str).collect();
+        let known: Vec<&str> = self
+            .groups
+            .keys()
+            .chain(self.hosts.keys())
+            .map(String::as_str)
+            .collect();
         order_patterns(&split)
             .into_iter()
             .filter(|pattern| !self.hosts.contains_key(*pattern))
-            .filter(|pattern| self.match_one(pattern).is_ok_and(|matches| matches.unmatched))
+            .filter(|pattern| {
+                self.match_one(pattern)
+                    .is_ok_and(|matches| matches.unmatched)
+            })
             .map(|pattern| {
                 let bare = pattern.trim_start_matches(['&', '!']);
-                Diagnostic::new(format!("could not match supplied host pattern, ignoring: `{bare}`"))
-                    .suggest(bare, known.iter().copied())
+                Diagnostic::new(format!(
+                    "could not match supplied host pattern, ignoring: `{bare}`"
+                ))
+                .suggest(bare, known.iter().copied())
             })
             .collect()
     }
@@ -171,15 +191,20 @@ impl Inventory {
     }
 
     fn match_one(&self, pattern: &str) -> Result<Matches> {
-        let pattern = pattern.strip_prefix(['&', '!']).unwrap_or(pattern);
-        if pattern.is_empty() {
-            return Ok(Matches { hosts: Vec::new(), unmatched: true });
+        let bare = pattern.strip_prefix(['&', '!']).unwrap_or(pattern);
+        if bare.is_empty() {
+            return Err(Diagnostic::new(format!(
+                "`{pattern}` must be followed by a pattern"
+            )));
         }
+        let pattern = bare;
         let (expression, subscript) = split_subscript(pattern);
         let mut matches = self.enumerate_matches(expression)?;
         if let Some(subscript) = subscript {
             matches.hosts = apply_subscript(matches.hosts, subscript).ok_or_else(|| {
-                Diagnostic::new(format!("no hosts matched the subscripted pattern `{pattern}`"))
+                Diagnostic::new(format!(
+                    "no hosts matched the subscripted pattern `{pattern}`"
+                ))
             })?;
         }
         Ok(matches)
@@ -187,14 +212,23 @@ impl Inventory {
 
     fn enumerate_matches(&self, pattern: &str) -> Result<Matches> {
         let matcher = compile(pattern)?;
-        let groups: Vec<&String> = self.groups.keys().filter(|name| matcher.is_match(name)).collect();
+        let groups: Vec<&String> = self
+            .groups
+            .keys()
+            .filter(|name| matcher.is_match(name))
+            .collect();
         let mut hosts: Vec<String> = Vec::new();
         for group in &groups {
             hosts.extend(self.group_hosts(group));
         }
         let is_special = pattern.starts_with('~') || pattern.contains(['.', '?', '*', '[']);
         if groups.is_empty() || is_special {
-            hosts.extend(self.hosts.keys().filter(|name| matcher.is_match(name)).cloned());
+            hosts.extend(
+                self.hosts
+                    .keys()
+                    .filter(|name| matcher.is_match(name))
+                    .cloned(),
+            );
         }
         if hosts.is_empty() && LOCALHOST_NAMES.contains(&pattern) {
             if let Some(host) = self.host(pattern) {
@@ -226,7 +260,10 @@ fn split_subscript(pattern: &str) -> (&str, Option<Subscript>) {
         Some(index) => Subscript::Index(number(index.as_str())),
         None => {
             let start = number(&captures[3]);
-            let end = captures.get(5).map(|m| m.as_str()).filter(|end| !end.is_empty());
+            let end = captures
+                .get(5)
+                .map(|m| m.as_str())
+                .filter(|end| !end.is_empty());
             // Python treats an end of 0 as "no end": `g[2:0]` is `g[2]`.
             match end.map(number) {
                 Some(0) => Subscript::Index(start),
@@ -253,7 +290,11 @@ fn apply_subscript(hosts: Vec<String>, subscript: Subscript) -> Option<Vec<Strin
         Subscript::Range(start, end) => {
             let end = end.unwrap_or(length - 1).saturating_add(1).min(length);
             let start = start.min(length);
-            Some(if start < end { hosts[start as usize..end as usize].to_vec() } else { Vec::new() })
+            Some(if start < end {
+                hosts[start as usize..end as usize].to_vec()
+            } else {
+                Vec::new()
+            })
         }
     }
 }
@@ -266,7 +307,13 @@ fn compile(pattern: &str) -> Result<Regex> {
     };
     Regex::new(&source).map_err(|error| {
         Diagnostic::new(format!("invalid host list pattern `{pattern}`")).with_help(
-            error.to_string().lines().last().unwrap_or_default().trim().to_string(),
+            error
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
         )
     })
 }
@@ -352,8 +399,14 @@ mod tests {
 
     #[test]
     fn splits_like_ansible() {
-        assert_eq!(split_host_pattern("a,b[1], c[2:3] , d"), ["a", "b[1]", "c[2:3]", "d"]);
-        assert_eq!(split_host_pattern("web:&staging:!web3"), ["web", "&staging", "!web3"]);
+        assert_eq!(
+            split_host_pattern("a,b[1], c[2:3] , d"),
+            ["a", "b[1]", "c[2:3]", "d"]
+        );
+        assert_eq!(
+            split_host_pattern("web:&staging:!web3"),
+            ["web", "&staging", "!web3"]
+        );
         assert_eq!(split_host_pattern("fe80::1"), ["fe80::1"]);
         assert_eq!(split_host_pattern("web[1:3]"), ["web[1:3]"]);
         assert_eq!(split_host_pattern("web db"), ["web", "db"]);
@@ -373,22 +426,44 @@ mod tests {
     fn reads_subscripts_with_inclusive_ends() {
         assert_eq!(split_subscript("g[0]"), ("g", Some(Subscript::Index(0))));
         assert_eq!(split_subscript("g[-1]"), ("g", Some(Subscript::Index(-1))));
-        assert_eq!(split_subscript("g[1:3]"), ("g", Some(Subscript::Range(1, Some(3)))));
-        assert_eq!(split_subscript("g[1:]"), ("g", Some(Subscript::Range(1, None))));
-        assert_eq!(split_subscript("g[1-2]"), ("g", Some(Subscript::Range(1, Some(2)))));
+        assert_eq!(
+            split_subscript("g[1:3]"),
+            ("g", Some(Subscript::Range(1, Some(3))))
+        );
+        assert_eq!(
+            split_subscript("g[1:]"),
+            ("g", Some(Subscript::Range(1, None)))
+        );
+        assert_eq!(
+            split_subscript("g[1-2]"),
+            ("g", Some(Subscript::Range(1, Some(2))))
+        );
         assert_eq!(split_subscript("g[2:0]"), ("g", Some(Subscript::Index(2))));
         assert_eq!(split_subscript("~g[0]"), ("~g[0]", None));
         let hosts: Vec<String> = ["a", "b", "c", "d"].iter().map(|h| h.to_string()).collect();
-        assert_eq!(apply_subscript(hosts.clone(), Subscript::Range(1, Some(2))).unwrap(), ["b", "c"]);
-        assert_eq!(apply_subscript(hosts.clone(), Subscript::Range(2, None)).unwrap(), ["c", "d"]);
-        assert_eq!(apply_subscript(hosts.clone(), Subscript::Range(3, Some(9))).unwrap(), ["d"]);
-        assert_eq!(apply_subscript(hosts.clone(), Subscript::Index(-1)).unwrap(), ["d"]);
+        assert_eq!(
+            apply_subscript(hosts.clone(), Subscript::Range(1, Some(2))).unwrap(),
+            ["b", "c"]
+        );
+        assert_eq!(
+            apply_subscript(hosts.clone(), Subscript::Range(2, None)).unwrap(),
+            ["c", "d"]
+        );
+        assert_eq!(
+            apply_subscript(hosts.clone(), Subscript::Range(3, Some(9))).unwrap(),
+            ["d"]
+        );
+        assert_eq!(
+            apply_subscript(hosts.clone(), Subscript::Index(-1)).unwrap(),
+            ["d"]
+        );
         assert_eq!(apply_subscript(hosts, Subscript::Index(4)), None);
     }
 
     #[test]
     fn translates_globs_like_fnmatch() {
-        let matches = |glob: &str, name: &str| Regex::new(&glob_to_regex(glob)).unwrap().is_match(name);
+        let matches =
+            |glob: &str, name: &str| Regex::new(&glob_to_regex(glob)).unwrap().is_match(name);
         assert!(matches("web*", "web01"));
         assert!(!matches("web*", "aweb"));
         assert!(matches("*.example.com", "a.example.com"));

@@ -19,9 +19,8 @@ const ALPHANUMERIC_RANGE: &str = r"\[(?:[a-z]:[a-z]|[0-9]+:[0-9]+)(?::[0-9]+)?\]
 static BRACKETED_HOSTPORT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\[(.+)\]:([0-9]+)$").expect("valid regex"));
 
-static HOSTPORT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$").expect("valid regex")
-});
+static HOSTPORT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$").expect("valid regex"));
 
 static IPV4: LazyLock<Regex> = LazyLock::new(|| {
     let component = format!(r"(?:[01]?[0-9]{{1,2}}|2[0-4][0-9]|25[0-5]|{NUMERIC_RANGE})");
@@ -153,7 +152,8 @@ fn expand_range(line: &str, names: &mut Vec<String>) -> Result<(), String> {
     match letter_range(begin, end, step)? {
         Some(letters) => sequence.extend(letters.into_iter().map(String::from)),
         None => {
-            let not_a_number = || format!("host range `[{range}]` has a bound that is not a number");
+            let not_a_number =
+                || format!("host range `[{range}]` has a bound that is not a number");
             let first = python_int(begin).ok_or_else(not_a_number)?;
             let last = python_int(end).ok_or_else(not_a_number)?;
             let step = python_int(step).ok_or_else(not_a_number)?;
@@ -196,7 +196,9 @@ fn letter_range(begin: &str, end: &str, step: &str) -> Result<Option<Vec<char>>,
         return Ok(None);
     };
     if first > last {
-        return Err(format!("host range `[{begin}:{end}]` must have begin <= end"));
+        return Err(format!(
+            "host range `[{begin}:{end}]` must have begin <= end"
+        ));
     }
     let Some(step) = python_int(step).filter(|step| *step != 0) else {
         return Ok(None);
@@ -256,11 +258,26 @@ mod tests {
 
     #[test]
     fn parses_ports_the_way_ansible_does() {
-        assert_eq!(parse_address("web1:2222", true), Some(("web1".into(), Some(2222))));
-        assert_eq!(parse_address("[::1]:2222", true), Some(("::1".into(), Some(2222))));
-        assert_eq!(parse_address("fe80::1", true), Some(("fe80::1".into(), None)));
-        assert_eq!(parse_address("10.0.0.1:22", true), Some(("10.0.0.1".into(), Some(22))));
-        assert_eq!(parse_address("web[1:3]:22", true), Some(("web[1:3]".into(), Some(22))));
+        assert_eq!(
+            parse_address("web1:2222", true),
+            Some(("web1".into(), Some(2222)))
+        );
+        assert_eq!(
+            parse_address("[::1]:2222", true),
+            Some(("::1".into(), Some(2222)))
+        );
+        assert_eq!(
+            parse_address("fe80::1", true),
+            Some(("fe80::1".into(), None))
+        );
+        assert_eq!(
+            parse_address("10.0.0.1:22", true),
+            Some(("10.0.0.1".into(), Some(22)))
+        );
+        assert_eq!(
+            parse_address("web[1:3]:22", true),
+            Some(("web[1:3]".into(), Some(22)))
+        );
         assert_eq!(parse_address("web[1:3]", false), None);
         assert_eq!(parse_address("a:b", true), None);
         assert_eq!(parse_address("host_:22", true), None);
@@ -270,13 +287,19 @@ mod tests {
     #[test]
     fn expands_numeric_alphabetic_and_stepped_ranges() {
         assert_eq!(expand("web[01:03]").0, ["web01", "web02", "web03"]);
-        assert_eq!(expand("web[1:10:4].lan").0, ["web1.lan", "web5.lan", "web9.lan"]);
+        assert_eq!(
+            expand("web[1:10:4].lan").0,
+            ["web1.lan", "web5.lan", "web9.lan"]
+        );
         assert_eq!(expand("db-[a:c]").0, ["db-a", "db-b", "db-c"]);
         assert_eq!(expand("x[y:B]").0, ["xy", "xz", "xA", "xB"]);
         assert_eq!(expand("r[1:2]n[a:b]").0, ["r1na", "r1nb", "r2na", "r2nb"]);
         assert_eq!(expand("h[:2]").0, ["h0", "h1", "h2"]);
         assert_eq!(expand("h[5:1]").0, Vec::<String>::new());
-        assert_eq!(expand("web[01:02]:2222"), (vec!["web01".into(), "web02".into()], Some(2222)));
+        assert_eq!(
+            expand("web[01:02]:2222"),
+            (vec!["web01".into(), "web02".into()], Some(2222))
+        );
         assert_eq!(expand("10.0.0.[1:2]").0, ["10.0.0.1", "10.0.0.2"]);
     }
 

@@ -118,7 +118,10 @@ fn files_in(dir: &Path, found: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut names: Vec<_> = entries.filter_map(|entry| entry.ok()).map(|entry| entry.file_name()).collect();
+    let mut names: Vec<_> = entries
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name())
+        .collect();
     names.sort();
     for name in names {
         let text = name.to_string_lossy();
@@ -126,11 +129,15 @@ fn files_in(dir: &Path, found: &mut Vec<PathBuf>) {
             continue;
         }
         let path = dir.join(&name);
-        let extension = Path::new(&name).extension().map(|ext| ext.to_string_lossy().into_owned());
+        let extension = Path::new(&name)
+            .extension()
+            .map(|ext| ext.to_string_lossy().into_owned());
         match extension {
             None if path.is_dir() => files_in(&path, found),
             None if path.is_file() => found.push(path),
-            Some(ext) if path.is_file() && VARS_EXTENSIONS.contains(&ext.as_str()) => found.push(path),
+            Some(ext) if path.is_file() && VARS_EXTENSIONS.contains(&ext.as_str()) => {
+                found.push(path)
+            }
             _ => {}
         }
     }
@@ -207,7 +214,10 @@ mod tests {
         write(&dir.join("web.yml"), "never: read\n");
         write(&dir.join("db.yaml"), "a: 1\n");
         write(&dir.join("db.json"), "{}\n");
-        assert_eq!(names(find_vars_files(dir, "web"), dir), ["web/01.yml", "web/02", "web/sub/x.yaml"]);
+        assert_eq!(
+            names(find_vars_files(dir, "web"), dir),
+            ["web/01.yml", "web/02", "web/sub/x.yaml"]
+        );
         assert_eq!(names(find_vars_files(dir, "db"), dir), ["db.yaml"]);
         assert!(find_vars_files(dir, "none").is_empty());
     }
@@ -218,8 +228,20 @@ mod tests {
         let path = temp.path().join("all.yml");
         write(&path, "- a\n- b\n");
         let error = load_vars_file(&path, &mut Variables::new()).unwrap_err();
-        assert!(error.message.ends_with("all.yml` must hold a mapping of variables, found a list"), "{}", error.message);
-        assert_eq!((error.span.as_ref().unwrap().line, error.span.as_ref().unwrap().column), (1, 1));
+        assert!(
+            error
+                .message
+                .ends_with("all.yml` must hold a mapping of variables, found a list"),
+            "{}",
+            error.message
+        );
+        assert_eq!(
+            (
+                error.span.as_ref().unwrap().line,
+                error.span.as_ref().unwrap().column
+            ),
+            (1, 1)
+        );
         write(&path, "---\n");
         load_vars_file(&path, &mut Variables::new()).unwrap();
     }

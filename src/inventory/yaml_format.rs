@@ -67,7 +67,11 @@ pub(super) fn read(file: &Arc<SourceFile>) -> Result<Node, NotYamlInventory> {
 }
 
 /// Adds every top-level group of `root` (as checked by [`read`]).
-pub(super) fn parse(inventory: &mut Inventory, root: &Node, source: &str) -> crate::diagnostic::Result<()> {
+pub(super) fn parse(
+    inventory: &mut Inventory,
+    root: &Node,
+    source: &str,
+) -> crate::diagnostic::Result<()> {
     for (name, data) in root.as_map().unwrap_or_default() {
         parse_group(inventory, name, data, source)?;
     }
@@ -80,7 +84,9 @@ fn is_truthy(node: &Node) -> bool {
         NodeValue::Bool(flag) => *flag,
         NodeValue::Int(number) => *number != 0,
         NodeValue::Float(number) => *number != 0.0,
-        NodeValue::String(text) | NodeValue::Unsafe(text) | NodeValue::Vault(text) => !text.is_empty(),
+        NodeValue::String(text) | NodeValue::Unsafe(text) | NodeValue::Vault(text) => {
+            !text.is_empty()
+        }
         NodeValue::Seq(items) => !items.is_empty(),
         NodeValue::Map(entries) => !entries.is_empty(),
     }
@@ -105,10 +111,18 @@ fn parse_group(
 ) -> crate::diagnostic::Result<String> {
     let name = match name_node.as_str() {
         Some(name) if !name.is_empty() => name.to_string(),
-        Some(_) => return Err(Diagnostic::at("a group name must not be empty", &name_node.span)),
+        Some(_) => {
+            return Err(Diagnostic::at(
+                "a group name must not be empty",
+                &name_node.span,
+            ))
+        }
         None => {
             return Err(Diagnostic::at(
-                format!("a group name must be a string, found {}", name_node.kind_name()),
+                format!(
+                    "a group name must be a string, found {}",
+                    name_node.kind_name()
+                ),
                 &name_node.span,
             ))
         }
@@ -215,10 +229,13 @@ fn parse_hosts(
         )
         .with_help("enclose integers and floats in quotation marks"));
     };
-    let (names, port) =
-        ranges::expand_host_pattern(text).map_err(|message| Diagnostic::at(message, &pattern.span))?;
+    let (names, port) = ranges::expand_host_pattern(text)
+        .map_err(|message| Diagnostic::at(message, &pattern.span))?;
     if names.iter().any(String::is_empty) {
-        return Err(Diagnostic::at("a host name must not be empty", &pattern.span));
+        return Err(Diagnostic::at(
+            "a host name must not be empty",
+            &pattern.span,
+        ));
     }
     let entries = match &variables.value {
         NodeValue::Map(entries) => entries.as_slice(),

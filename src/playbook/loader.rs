@@ -12,19 +12,67 @@ use std::sync::Arc;
 
 /// Play keywords; anything else in a play is a mistake.
 const PLAY_KEYWORDS: &[&str] = &[
-    "name", "hosts", "gather_facts", "gather_subset", "gather_timeout", "fact_path", "vars",
-    "vars_files", "vars_prompt", "roles", "pre_tasks", "tasks", "post_tasks", "handlers",
-    "become", "become_user", "become_method", "become_flags", "become_exe", "environment",
-    "serial", "strategy", "any_errors_fatal", "max_fail_percentage", "tags", "connection",
-    "remote_user", "ignore_errors", "ignore_unreachable", "no_log", "check_mode", "diff",
-    "force_handlers", "order", "run_once", "throttle", "timeout", "module_defaults",
-    "collections", "debugger", "port", "when", "delegate_to", "delegate_facts",
+    "name",
+    "hosts",
+    "gather_facts",
+    "gather_subset",
+    "gather_timeout",
+    "fact_path",
+    "vars",
+    "vars_files",
+    "vars_prompt",
+    "roles",
+    "pre_tasks",
+    "tasks",
+    "post_tasks",
+    "handlers",
+    "become",
+    "become_user",
+    "become_method",
+    "become_flags",
+    "become_exe",
+    "environment",
+    "serial",
+    "strategy",
+    "any_errors_fatal",
+    "max_fail_percentage",
+    "tags",
+    "connection",
+    "remote_user",
+    "ignore_errors",
+    "ignore_unreachable",
+    "no_log",
+    "check_mode",
+    "diff",
+    "force_handlers",
+    "order",
+    "run_once",
+    "throttle",
+    "timeout",
+    "module_defaults",
+    "collections",
+    "debugger",
+    "port",
+    "when",
+    "delegate_to",
+    "delegate_facts",
 ];
 
 /// Engine actions, handled in the engine rather than by a host module.
 pub const ENGINE_ACTIONS: &[&str] = &[
-    "add_host", "assert", "debug", "fail", "group_by", "include_vars", "pause", "set_fact",
-    "set_stats", "template", "wait_for_connection", "gather_facts", "package",
+    "add_host",
+    "assert",
+    "debug",
+    "fail",
+    "group_by",
+    "include_vars",
+    "pause",
+    "set_fact",
+    "set_stats",
+    "template",
+    "wait_for_connection",
+    "gather_facts",
+    "package",
 ];
 
 /// Loads files, resolving roles and static imports, detecting include loops.
@@ -66,7 +114,10 @@ impl Loader {
             NodeValue::Null => Vec::new(),
             _ => {
                 return Err(Diagnostic::at(
-                    format!("a playbook must be a list of plays, not {}", node.kind_name()),
+                    format!(
+                        "a playbook must be a list of plays, not {}",
+                        node.kind_name()
+                    ),
                     &node.span,
                 )
                 .with_help("start each play with `- hosts: ...`"))
@@ -141,12 +192,14 @@ impl Loader {
         for (key, _) in entries {
             let name = key.key_text().unwrap_or_default();
             if !PLAY_KEYWORDS.contains(&name.as_str()) {
-                let mut diagnostic =
-                    Diagnostic::at(format!("`{name}` is not a valid attribute for a play"), &key.span)
-                        .suggest(&name, PLAY_KEYWORDS.iter().copied());
+                let mut diagnostic = Diagnostic::at(
+                    format!("`{name}` is not a valid attribute for a play"),
+                    &key.span,
+                )
+                .suggest(&name, PLAY_KEYWORDS.iter().copied());
                 if diagnostic.help.is_none() && self.is_action(&name) {
-                    diagnostic = diagnostic
-                        .with_help("modules go in a task list: put this under `tasks:`");
+                    diagnostic =
+                        diagnostic.with_help("modules go in a task list: put this under `tasks:`");
                 }
                 return Err(diagnostic);
             }
@@ -191,7 +244,8 @@ impl Loader {
             }
             let mut seen: Vec<(PathBuf, String)> = Vec::new();
             for item in &items {
-                let expanded = self.role_use(item, &context, &mut seen, &mut handlers, &mut roles)?;
+                let expanded =
+                    self.role_use(item, &context, &mut seen, &mut handlers, &mut roles)?;
                 role_tasks.extend(expanded);
             }
             role_names = roles.iter().map(|r| r.name.clone()).collect();
@@ -231,7 +285,12 @@ impl Loader {
         roles: &mut Vec<Arc<Role>>,
     ) -> Result<Vec<Task>> {
         let (name, name_span, params, common) = match &item.value {
-            NodeValue::String(name) => (name.clone(), item.span.clone(), VarMap::new(), Common::default()),
+            NodeValue::String(name) => (
+                name.clone(),
+                item.span.clone(),
+                VarMap::new(),
+                Common::default(),
+            ),
             NodeValue::Map(entries) => {
                 let name_node = item
                     .get("role")
@@ -258,9 +317,16 @@ impl Loader {
                 }
                 (name, name_node.span.clone(), params, common)
             }
-            _ => return Err(Diagnostic::at("a role entry must be a name or a mapping", &item.span)),
+            _ => {
+                return Err(Diagnostic::at(
+                    "a role entry must be a name or a mapping",
+                    &item.span,
+                ))
+            }
         };
-        self.expand_role(&name, &name_span, params, common, "main", context, seen, handlers, roles, true)
+        self.expand_role(
+            &name, &name_span, params, common, "main", context, seen, handlers, roles, true,
+        )
     }
 
     /// Loads a role's tasks (with its meta dependencies first) as one block.
@@ -295,7 +361,10 @@ impl Loader {
         self.enter(&path, span)?;
         let result = (|| {
             let role = Arc::new(Role::load(
-                path.file_name().map(|n| n.to_string_lossy().into_owned()).as_deref().unwrap_or(name),
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .as_deref()
+                    .unwrap_or(name),
                 &path,
                 params,
             )?);
@@ -307,7 +376,13 @@ impl Loader {
                         role: Some(role.clone()),
                         playbook_dir: context.playbook_dir.clone(),
                     };
-                    tasks.extend(self.role_use(dependency, &role_context, seen, handlers, roles)?);
+                    tasks.extend(self.role_use(
+                        dependency,
+                        &role_context,
+                        seen,
+                        handlers,
+                        roles,
+                    )?);
                 }
             }
             let role_context = Context {
@@ -399,7 +474,13 @@ impl Loader {
             || ENGINE_ACTIONS.contains(&strip_builtin(name))
             || matches!(
                 strip_builtin(name),
-                "import_tasks" | "include_tasks" | "include" | "import_role" | "include_role" | "meta" | "setup"
+                "import_tasks"
+                    | "include_tasks"
+                    | "include"
+                    | "import_role"
+                    | "include_role"
+                    | "meta"
+                    | "setup"
             )
     }
 
@@ -442,9 +523,9 @@ impl Loader {
                 "name" | "when" | "tags" | "vars" | "environment" | "become" | "become_user"
                 | "become_method" | "become_flags" | "become_exe" | "ignore_errors"
                 | "ignore_unreachable" | "no_log" | "check_mode" | "diff" | "run_once"
-                | "delegate_to" | "delegate_facts" | "any_errors_fatal" | "throttle" | "timeout"
-                | "connection" | "remote_user" | "module_defaults" | "collections" | "debugger"
-                | "port" | "async" | "poll" | "rescue" | "always" => {}
+                | "delegate_to" | "delegate_facts" | "any_errors_fatal" | "throttle"
+                | "timeout" | "connection" | "remote_user" | "module_defaults" | "collections"
+                | "debugger" | "port" | "async" | "poll" | "rescue" | "always" => {}
                 "loop" => {
                     task.loop_ = Some(Loop::Items {
                         kind: "loop".to_string(),
@@ -453,9 +534,9 @@ impl Loader {
                 }
                 "loop_control" => task.loop_control = loop_control(value)?,
                 "register" => {
-                    let register = value
-                        .as_str()
-                        .ok_or_else(|| Diagnostic::at("`register` needs a variable name", &value.span))?;
+                    let register = value.as_str().ok_or_else(|| {
+                        Diagnostic::at("`register` needs a variable name", &value.span)
+                    })?;
                     check_variable_name(register, &value.span)?;
                     task.register = Some(register.to_string());
                 }
@@ -511,8 +592,11 @@ impl Loader {
             }
         }
         let Some((module, module_span, raw_args)) = action else {
-            return Err(Diagnostic::at("no module or action in this task", &node.span)
-                .with_help("a task needs one module, e.g. `command: uptime` or `debug: msg=hi`"));
+            return Err(
+                Diagnostic::at("no module or action in this task", &node.span).with_help(
+                    "a task needs one module, e.g. `command: uptime` or `debug: msg=hi`",
+                ),
+            );
         };
         if module == "block" {
             if task.loop_.is_some() {
@@ -526,7 +610,10 @@ impl Loader {
             "import_tasks" => {
                 let file = import_file_name(&raw_args, extra_args.as_ref())?;
                 let path = find_task_file(&file, context).ok_or_else(|| {
-                    Diagnostic::at(format!("task file `{}` was not found", file), &raw_args.span)
+                    Diagnostic::at(
+                        format!("task file `{}` was not found", file),
+                        &raw_args.span,
+                    )
                 })?;
                 let imported = self.task_file(&path, context)?;
                 task.kind = TaskKind::Block {
@@ -543,7 +630,11 @@ impl Loader {
                     .and_then(Node::as_str)
                     .ok_or_else(|| Diagnostic::at("`import_role` needs `name`", &raw_args.span))?
                     .to_string();
-                let tasks_from = args.get("tasks_from").and_then(Node::as_str).unwrap_or("main").to_string();
+                let tasks_from = args
+                    .get("tasks_from")
+                    .and_then(Node::as_str)
+                    .unwrap_or("main")
+                    .to_string();
                 let mut handlers = Vec::new();
                 let mut roles = Vec::new();
                 let mut seen = Vec::new();
@@ -555,8 +646,16 @@ impl Loader {
                     .collect();
                 let common = std::mem::take(&mut task.common);
                 let expanded = self.expand_role(
-                    &name, &raw_args.span, params, common, &tasks_from, context, &mut seen,
-                    &mut handlers, &mut roles, false,
+                    &name,
+                    &raw_args.span,
+                    params,
+                    common,
+                    &tasks_from,
+                    context,
+                    &mut seen,
+                    &mut handlers,
+                    &mut roles,
+                    false,
                 )?;
                 self.imported_handlers.extend(handlers);
                 return Ok(expanded);
@@ -567,14 +666,19 @@ impl Loader {
                     .get("file")
                     .or_else(|| args.get("_raw_params"))
                     .cloned()
-                    .ok_or_else(|| Diagnostic::at("`include_tasks` needs a file", &raw_args.span))?;
+                    .ok_or_else(|| {
+                        Diagnostic::at("`include_tasks` needs a file", &raw_args.span)
+                    })?;
                 task.kind = TaskKind::IncludeTasks { file, args };
                 return Ok(vec![task]);
             }
             "include_role" => {
                 let args = normalize_args(&module, &raw_args, extra_args.as_ref(), None)?;
                 if args.get("name").is_none() {
-                    return Err(Diagnostic::at("`include_role` needs `name`", &raw_args.span));
+                    return Err(Diagnostic::at(
+                        "`include_role` needs `name`",
+                        &raw_args.span,
+                    ));
                 }
                 task.kind = TaskKind::IncludeRole { args };
                 return Ok(vec![task]);
@@ -587,12 +691,23 @@ impl Loader {
                     .trim()
                     .to_string();
                 const META: &[&str] = &[
-                    "flush_handlers", "refresh_inventory", "noop", "clear_facts", "clear_host_errors",
-                    "end_play", "end_host", "end_batch", "reset_connection", "role_complete",
+                    "flush_handlers",
+                    "refresh_inventory",
+                    "noop",
+                    "clear_facts",
+                    "clear_host_errors",
+                    "end_play",
+                    "end_host",
+                    "end_batch",
+                    "reset_connection",
+                    "role_complete",
                 ];
                 if !META.contains(&action.as_str()) {
-                    return Err(Diagnostic::at(format!("unknown meta action `{action}`"), &raw_args.span)
-                        .suggest(&action, META.iter().copied()));
+                    return Err(Diagnostic::at(
+                        format!("unknown meta action `{action}`"),
+                        &raw_args.span,
+                    )
+                    .suggest(&action, META.iter().copied()));
                 }
                 task.kind = TaskKind::Meta { action };
                 return Ok(vec![task]);
@@ -602,7 +717,14 @@ impl Loader {
         if !self.is_action(&module) {
             let known: Vec<&str> = rplay_modules::registry::all_names()
                 .chain(ENGINE_ACTIONS.iter().copied())
-                .chain(["import_tasks", "include_tasks", "import_role", "include_role", "meta", "setup"])
+                .chain([
+                    "import_tasks",
+                    "include_tasks",
+                    "import_role",
+                    "include_role",
+                    "meta",
+                    "setup",
+                ])
                 .collect();
             let diagnostic = Diagnostic::at(
                 format!("couldn't resolve module/action `{module}`"),
@@ -610,7 +732,9 @@ impl Loader {
             )
             .suggest(&module, known.iter().copied());
             let diagnostic = if diagnostic.help.is_none() {
-                diagnostic.with_help("this module is not available in rplay; `rplay doc` lists those that are")
+                diagnostic.with_help(
+                    "this module is not available in rplay; `rplay doc` lists those that are",
+                )
             } else {
                 diagnostic
             };
@@ -621,8 +745,18 @@ impl Loader {
             .and_then(|spec| spec.free_form)
             .map(|f| f.key)
             .or(match short.as_str() {
-                "debug" | "set_fact" | "assert" | "fail" | "group_by" | "add_host" | "pause"
-                | "template" | "package" | "set_stats" | "wait_for_connection" | "gather_facts" => None,
+                "debug"
+                | "set_fact"
+                | "assert"
+                | "fail"
+                | "group_by"
+                | "add_host"
+                | "pause"
+                | "template"
+                | "package"
+                | "set_stats"
+                | "wait_for_connection"
+                | "gather_facts" => None,
                 "include_vars" => Some("file"),
                 _ => None,
             });
@@ -644,7 +778,12 @@ pub struct Context {
     pub playbook_dir: PathBuf,
 }
 
-fn set_action(slot: &mut Option<(String, Span, Node)>, name: String, span: Span, value: Node) -> Result<()> {
+fn set_action(
+    slot: &mut Option<(String, Span, Node)>,
+    name: String,
+    span: Span,
+    value: Node,
+) -> Result<()> {
     if let Some((existing, _, _)) = slot {
         return Err(Diagnostic::at(
             format!("conflicting action statements: `{existing}` and `{name}`"),
@@ -681,7 +820,10 @@ fn split_action(value: &Node) -> Result<(String, Node)> {
         NodeValue::String(text) => {
             let text = text.trim();
             let (module, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
-            Ok((module.to_string(), Node::string(rest.trim(), value.span.clone())))
+            Ok((
+                module.to_string(),
+                Node::string(rest.trim(), value.span.clone()),
+            ))
         }
         NodeValue::Map(entries) => {
             let module_node = value
@@ -707,8 +849,11 @@ fn import_file_name(raw: &Node, extra: Option<&Node>) -> Result<String> {
         .and_then(Node::as_str)
         .ok_or_else(|| Diagnostic::at("`import_tasks` needs a file name", &raw.span))?;
     if crate::template::is_template(file) {
-        return Err(Diagnostic::at("`import_tasks` is static: its file name cannot be a template", &raw.span)
-            .with_help("use `include_tasks` to pick the file at run time"));
+        return Err(Diagnostic::at(
+            "`import_tasks` is static: its file name cannot be a template",
+            &raw.span,
+        )
+        .with_help("use `include_tasks` to pick the file at run time"));
     }
     Ok(file.to_string())
 }
@@ -726,12 +871,20 @@ pub fn find_task_file(file: &str, context: &Context) -> Option<PathBuf> {
         bases.push(role.path.clone());
     }
     bases.push(context.playbook_dir.clone());
-    bases.into_iter().map(|b| b.join(path)).find(|p| p.is_file())
+    bases
+        .into_iter()
+        .map(|b| b.join(path))
+        .find(|p| p.is_file())
 }
 
 /// Turns any way of writing arguments into a mapping node: a mapping as is, `k=v` words,
 /// or free-form text for modules that take it; `args:` fills in what the task leaves out.
-pub fn normalize_args(module: &str, raw: &Node, extra: Option<&Node>, free_form: Option<&str>) -> Result<Node> {
+pub fn normalize_args(
+    module: &str,
+    raw: &Node,
+    extra: Option<&Node>,
+    free_form: Option<&str>,
+) -> Result<Node> {
     let mut entries: Vec<(Node, Node)> = match &raw.value {
         NodeValue::Map(entries) => entries.clone(),
         NodeValue::Null => Vec::new(),
@@ -742,21 +895,30 @@ pub fn normalize_args(module: &str, raw: &Node, extra: Option<&Node>, free_form:
             Some(key) => vec![(Node::string(key, raw.span.clone()), raw.clone())],
             None => {
                 return Err(Diagnostic::at(
-                    format!("`{module}` needs a mapping of arguments, not {}", raw.kind_name()),
+                    format!(
+                        "`{module}` needs a mapping of arguments, not {}",
+                        raw.kind_name()
+                    ),
                     &raw.span,
                 ))
             }
         },
         _ => {
             return Err(Diagnostic::at(
-                format!("`{module}` arguments must be a mapping, not {}", raw.kind_name()),
+                format!(
+                    "`{module}` arguments must be a mapping, not {}",
+                    raw.kind_name()
+                ),
                 &raw.span,
             ))
         }
     };
     if let Some(extra) = extra {
         let extra_entries = extra.as_map().ok_or_else(|| {
-            Diagnostic::at(format!("`args` must be a mapping, not {}", extra.kind_name()), &extra.span)
+            Diagnostic::at(
+                format!("`args` must be a mapping, not {}", extra.kind_name()),
+                &extra.span,
+            )
         })?;
         for (key, value) in extra_entries {
             if !entries.iter().any(|(k, _)| k.key_text() == key.key_text()) {
@@ -769,7 +931,12 @@ pub fn normalize_args(module: &str, raw: &Node, extra: Option<&Node>, free_form:
 
 /// Ansible's `k=v` argument syntax. With a free-form module, words that are not `k=v`
 /// (or whose key the module does not take inline) form the free-form text.
-fn parse_kv(text: &str, span: &Span, module: &str, free_form: Option<&str>) -> Result<Vec<(Node, Node)>> {
+fn parse_kv(
+    text: &str,
+    span: &Span,
+    module: &str,
+    free_form: Option<&str>,
+) -> Result<Vec<(Node, Node)>> {
     let inline_keys: &[&str] = rplay_modules::lookup(module)
         .and_then(|spec| spec.free_form)
         .map(|f| f.inline_keys)
@@ -799,13 +966,25 @@ fn parse_kv(text: &str, span: &Span, module: &str, free_form: Option<&str>) -> R
                 let joined = if is_command {
                     free.join(" ")
                 } else {
-                    free.iter().map(|w| unquote(w)).collect::<Vec<_>>().join(" ")
+                    free.iter()
+                        .map(|w| unquote(w))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 };
-                entries.insert(0, (Node::string(key, span.clone()), Node::string(joined, span.clone())));
+                entries.insert(
+                    0,
+                    (
+                        Node::string(key, span.clone()),
+                        Node::string(joined, span.clone()),
+                    ),
+                );
             }
             None => {
                 return Err(Diagnostic::at(
-                    format!("`{module}` takes `key=value` arguments, but `{}` is not one", free[0]),
+                    format!(
+                        "`{module}` takes `key=value` arguments, but `{}` is not one",
+                        free[0]
+                    ),
                     span,
                 )
                 .with_help("write arguments as a mapping, or as `key=value` words"))
@@ -873,7 +1052,10 @@ fn unquote(value: &str) -> String {
     {
         let inner = &value[1..value.len() - 1];
         if bytes[0] == b'"' {
-            return inner.replace("\\\"", "\"").replace("\\n", "\n").replace("\\\\", "\\");
+            return inner
+                .replace("\\\"", "\"")
+                .replace("\\n", "\n")
+                .replace("\\\\", "\\");
         }
         return inner.to_string();
     }
@@ -883,9 +1065,20 @@ fn unquote(value: &str) -> String {
 fn loop_control(node: &Node) -> Result<LoopControl> {
     let mut control = LoopControl::default();
     let Some(entries) = node.as_map() else {
-        return Err(Diagnostic::at("`loop_control` must be a mapping", &node.span));
+        return Err(Diagnostic::at(
+            "`loop_control` must be a mapping",
+            &node.span,
+        ));
     };
-    const KEYS: &[&str] = &["loop_var", "index_var", "label", "pause", "extended", "extended_allitems", "break_when"];
+    const KEYS: &[&str] = &[
+        "loop_var",
+        "index_var",
+        "label",
+        "pause",
+        "extended",
+        "extended_allitems",
+        "break_when",
+    ];
     for (key, value) in entries {
         let name = key.key_text().unwrap_or_default();
         match name.as_str() {
@@ -901,8 +1094,11 @@ fn loop_control(node: &Node) -> Result<LoopControl> {
             "extended" => control.extended = matches!(value.value, NodeValue::Bool(true)),
             "extended_allitems" | "break_when" => {}
             _ => {
-                return Err(Diagnostic::at(format!("unknown `loop_control` option `{name}`"), &key.span)
-                    .suggest(&name, KEYS.iter().copied()))
+                return Err(Diagnostic::at(
+                    format!("unknown `loop_control` option `{name}`"),
+                    &key.span,
+                )
+                .suggest(&name, KEYS.iter().copied()))
             }
         }
     }
@@ -937,7 +1133,12 @@ mod tests {
         let entries = parse_kv("echo a=b creates=/tmp/x", &span, "command", Some("cmd")).unwrap();
         let pairs: Vec<(String, String)> = entries
             .iter()
-            .map(|(k, v)| (k.as_str().unwrap().to_string(), v.as_str().unwrap().to_string()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().unwrap().to_string(),
+                    v.as_str().unwrap().to_string(),
+                )
+            })
             .collect();
         assert_eq!(
             pairs,

@@ -121,7 +121,12 @@ pub fn search_path(playbook_dir: &Path) -> Vec<PathBuf> {
     let mut paths = vec![playbook_dir.join("roles"), playbook_dir.to_path_buf()];
     for variable in ["RPLAY_ROLES_PATH", "ANSIBLE_ROLES_PATH"] {
         if let Ok(value) = std::env::var(variable) {
-            paths.extend(value.split(':').filter(|p| !p.is_empty()).map(PathBuf::from));
+            paths.extend(
+                value
+                    .split(':')
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from),
+            );
         }
     }
     if let Some(home) = std::env::var_os("HOME") {

@@ -130,20 +130,70 @@ impl Task {
 
 /// Words that are task keywords, not module names.
 pub const TASK_KEYWORDS: &[&str] = &[
-    "name", "when", "tags", "vars", "environment", "become", "become_user", "become_method",
-    "become_flags", "become_exe", "ignore_errors", "ignore_unreachable", "no_log", "check_mode",
-    "diff", "run_once", "delegate_to", "delegate_facts", "any_errors_fatal", "throttle",
-    "timeout", "connection", "remote_user", "module_defaults", "loop", "loop_control",
-    "register", "changed_when", "failed_when", "until", "retries", "delay", "notify", "listen",
-    "args", "async", "poll", "collections", "debugger", "port", "local_action", "action",
-    "block", "rescue", "always",
+    "name",
+    "when",
+    "tags",
+    "vars",
+    "environment",
+    "become",
+    "become_user",
+    "become_method",
+    "become_flags",
+    "become_exe",
+    "ignore_errors",
+    "ignore_unreachable",
+    "no_log",
+    "check_mode",
+    "diff",
+    "run_once",
+    "delegate_to",
+    "delegate_facts",
+    "any_errors_fatal",
+    "throttle",
+    "timeout",
+    "connection",
+    "remote_user",
+    "module_defaults",
+    "loop",
+    "loop_control",
+    "register",
+    "changed_when",
+    "failed_when",
+    "until",
+    "retries",
+    "delay",
+    "notify",
+    "listen",
+    "args",
+    "async",
+    "poll",
+    "collections",
+    "debugger",
+    "port",
+    "local_action",
+    "action",
+    "block",
+    "rescue",
+    "always",
 ];
 
 /// `with_<lookup>` loops Ansible users write.
 pub const WITH_LOOPS: &[&str] = &[
-    "with_items", "with_list", "with_dict", "with_nested", "with_first_found", "with_fileglob",
-    "with_together", "with_sequence", "with_subelements", "with_indexed_items", "with_flattened",
-    "with_random_choice", "with_lines", "with_inventory_hostnames", "with_cartesian",
+    "with_items",
+    "with_list",
+    "with_dict",
+    "with_nested",
+    "with_first_found",
+    "with_fileglob",
+    "with_together",
+    "with_sequence",
+    "with_subelements",
+    "with_indexed_items",
+    "with_flattened",
+    "with_random_choice",
+    "with_lines",
+    "with_inventory_hostnames",
+    "with_cartesian",
 ];
 
 pub fn string_list(node: &Node, what: &str) -> Result<Vec<String>> {
@@ -163,7 +213,10 @@ pub fn string_list(node: &Node, what: &str) -> Result<Vec<String>> {
             })
             .collect(),
         _ => Err(Diagnostic::at(
-            format!("{what} must be a string or a list of strings, not {}", node.kind_name()),
+            format!(
+                "{what} must be a string or a list of strings, not {}",
+                node.kind_name()
+            ),
             &node.span,
         )),
     }
@@ -217,8 +270,11 @@ pub fn check_variable_name(name: &str, span: &Span) -> Result<()> {
     if valid {
         Ok(())
     } else {
-        Err(Diagnostic::at(format!("invalid variable name `{name}`"), span)
-            .with_help("variable names use letters, digits and underscores, and do not start with a digit"))
+        Err(
+            Diagnostic::at(format!("invalid variable name `{name}`"), span).with_help(
+                "variable names use letters, digits and underscores, and do not start with a digit",
+            ),
+        )
     }
 }
 

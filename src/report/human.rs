@@ -86,9 +86,15 @@ fn sort_keys(value: &serde_json::Value) -> serde_json::Value {
         serde_json::Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            serde_json::Value::Object(keys.into_iter().map(|k| (k.clone(), sort_keys(&map[k]))).collect())
+            serde_json::Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sort_keys(&map[k])))
+                    .collect(),
+            )
         }
-        serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(sort_keys).collect()),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(sort_keys).collect())
+        }
         other => other.clone(),
     }
 }
@@ -137,7 +143,11 @@ impl Sink for Human {
     }
 
     fn task_start(&mut self, name: &str, is_handler: bool) {
-        let kind = if is_handler { "RUNNING HANDLER" } else { "TASK" };
+        let kind = if is_handler {
+            "RUNNING HANDLER"
+        } else {
+            "TASK"
+        };
         self.banner(&format!("{kind} [{name}]"));
     }
 
@@ -171,8 +181,16 @@ impl Sink for Human {
                     .as_ref()
                     .map(|label| format!(" (item={label})"))
                     .unwrap_or_default();
-                let word = if r.item_label.is_some() { "failed" } else { "fatal" };
-                let tail = if r.item_label.is_some() { "" } else { ": FAILED!" };
+                let word = if r.item_label.is_some() {
+                    "failed"
+                } else {
+                    "fatal"
+                };
+                let tail = if r.item_label.is_some() {
+                    ""
+                } else {
+                    ": FAILED!"
+                };
                 format!(
                     "{word}: {host}{label}{tail} => {}",
                     compact_json(&serde_json::Value::Object(result.clone()))
@@ -190,7 +208,11 @@ impl Sink for Human {
                 }
             }
             Status::Ok | Status::Changed => {
-                let word = if r.status == Status::Ok { "ok" } else { "changed" };
+                let word = if r.status == Status::Ok {
+                    "ok"
+                } else {
+                    "changed"
+                };
                 let show_result = self.verbosity > 0 || r.module == "debug";
                 if show_result {
                     let mut shown = result.clone();
@@ -198,9 +220,15 @@ impl Sink for Human {
                         shown.remove("changed");
                     }
                     if r.item_label.is_some() {
-                        format!("{word}: {host}{item} => {}", pretty_json(&serde_json::Value::Object(shown)))
+                        format!(
+                            "{word}: {host}{item} => {}",
+                            pretty_json(&serde_json::Value::Object(shown))
+                        )
                     } else {
-                        format!("{word}: {host} => {}", pretty_json(&serde_json::Value::Object(shown)))
+                        format!(
+                            "{word}: {host} => {}",
+                            pretty_json(&serde_json::Value::Object(shown))
+                        )
                     }
                 } else {
                     format!("{word}: {host}{item}")
@@ -311,6 +339,9 @@ mod tests {
     #[test]
     fn json_like_python() {
         let value = serde_json::json!({"msg": "a, b: c", "changed": false});
-        assert_eq!(compact_json(&value), r#"{"changed": false, "msg": "a, b: c"}"#);
+        assert_eq!(
+            compact_json(&value),
+            r#"{"changed": false, "msg": "a, b: c"}"#
+        );
     }
 }

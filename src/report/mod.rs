@@ -70,6 +70,8 @@ pub fn printable(result: &Map<String, Value>, verbose: bool) -> Map<String, Valu
                 && !matches!(key.as_str(), "invocation" | "diff" | "_rplay_internal")
                 && (verbose || !matches!(key.as_str(), "ansible_facts_gathered"))
         })
+        // Registered values say `failed: false`; Ansible does not print it.
+        .filter(|(key, value)| !(key.as_str() == "failed" && **value == Value::Bool(false)))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

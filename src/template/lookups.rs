@@ -20,10 +20,16 @@ fn lookup(state: &State, name: String, args: Rest<Value>, kwargs: Kwargs) -> Res
     // lookup() joins several results with commas, as Ansible does; one result stays as is.
     Ok(match results.len() {
         0 => Value::from(()),
-        1 if !matches!(name.as_str(), "items" | "list" | "dict" | "indexed_items" | "sequence") => {
+        1 if !matches!(
+            name.as_str(),
+            "items" | "list" | "dict" | "indexed_items" | "sequence"
+        ) =>
+        {
             results.into_iter().next().unwrap_or_default()
         }
-        _ if matches!(name.as_str(), "items" | "list" | "dict" | "indexed_items") => Value::from(results),
+        _ if matches!(name.as_str(), "items" | "list" | "dict" | "indexed_items") => {
+            Value::from(results)
+        }
         _ => Value::from(
             results
                 .iter()
@@ -81,12 +87,17 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Vec
         "file" => {
             let mut values = Vec::new();
             for term in &terms {
-                let path = find_file(state, "files", &term.to_string())
-                    .ok_or_else(|| invalid(format!("could not find file `{term}` for the file lookup")))?;
+                let path = find_file(state, "files", &term.to_string()).ok_or_else(|| {
+                    invalid(format!("could not find file `{term}` for the file lookup"))
+                })?;
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| invalid(format!("reading {}: {e}", path.display())))?;
                 let rstrip = kwargs.get::<Option<bool>>("rstrip")?.unwrap_or(true);
-                values.push(Value::from(if rstrip { text.trim_end().to_string() } else { text }));
+                values.push(Value::from(if rstrip {
+                    text.trim_end().to_string()
+                } else {
+                    text
+                }));
             }
             values
         }
@@ -94,7 +105,9 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Vec
             let mut values = Vec::new();
             for term in &terms {
                 let path = find_file(state, "templates", &term.to_string()).ok_or_else(|| {
-                    invalid(format!("could not find template `{term}` for the template lookup"))
+                    invalid(format!(
+                        "could not find template `{term}` for the template lookup"
+                    ))
                 })?;
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| invalid(format!("reading {}: {e}", path.display())))?;
@@ -173,7 +186,10 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Vec
                 } else {
                     // Relative globs are searched like files: the role's files/, then the
                     // playbook's files/.
-                    let dir = Path::new(&pattern).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+                    let dir = Path::new(&pattern)
+                        .parent()
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     match find_file(state, "files", if dir.is_empty() { "." } else { &dir }) {
                         Some(base) => base
                             .join(Path::new(&pattern).file_name().unwrap_or_default())
@@ -208,10 +224,7 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Vec
                 }
                 for key in arg.try_iter()? {
                     let value = arg.get_item(&key)?;
-                    values.push(Value::from_pairs([
-                        ("key", key),
-                        ("value", value),
-                    ]));
+                    values.push(Value::from_pairs([("key", key), ("value", value)]));
                 }
             }
             values
@@ -259,7 +272,10 @@ fn flatten_terms(args: &[Value]) -> Vec<Value> {
     terms
 }
 
-fn first_found_terms(terms: &[Value], kwargs: &Kwargs) -> Result<(Vec<String>, Vec<String>), Error> {
+fn first_found_terms(
+    terms: &[Value],
+    kwargs: &Kwargs,
+) -> Result<(Vec<String>, Vec<String>), Error> {
     let mut files = Vec::new();
     let mut paths = Vec::new();
     for term in terms {
@@ -300,12 +316,17 @@ fn sequence(terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
     let mut end = kwargs.get::<Option<i64>>("end")?;
     let mut count = kwargs.get::<Option<i64>>("count")?;
     let mut stride = kwargs.get::<Option<i64>>("stride")?.unwrap_or(1);
-    let mut format = kwargs.get::<Option<String>>("format")?.unwrap_or_else(|| "%d".to_string());
+    let mut format = kwargs
+        .get::<Option<String>>("format")?
+        .unwrap_or_else(|| "%d".to_string());
     let number = |text: &str| -> Result<i64, Error> {
         let text = text.trim();
         let parsed = if let Some(hex) = text.strip_prefix("0x") {
             i64::from_str_radix(hex, 16).ok()
-        } else if let Some(octal) = text.strip_prefix("0o").or_else(|| text.strip_prefix('0').filter(|r| !r.is_empty())) {
+        } else if let Some(octal) = text
+            .strip_prefix("0o")
+            .or_else(|| text.strip_prefix('0').filter(|r| !r.is_empty()))
+        {
             i64::from_str_radix(octal, 8).ok()
         } else {
             text.parse().ok()
@@ -421,7 +442,10 @@ fn find_file(state: &State, kind: &str, name: &str) -> Option<PathBuf> {
         return path.exists().then(|| path.to_path_buf());
     }
     let mut bases = Vec::new();
-    if let Some(role_path) = state.lookup("role_path").and_then(|v| v.as_str().map(str::to_string)) {
+    if let Some(role_path) = state
+        .lookup("role_path")
+        .and_then(|v| v.as_str().map(str::to_string))
+    {
         bases.push(PathBuf::from(&role_path).join(kind));
         bases.push(PathBuf::from(&role_path).join("tasks"));
         bases.push(PathBuf::from(role_path));
@@ -445,7 +469,10 @@ fn resolve_relative(state: &State, path: &Path) -> PathBuf {
         return path.to_path_buf();
     }
     for var in ["role_path", "playbook_dir"] {
-        if let Some(base) = state.lookup(var).and_then(|v| v.as_str().map(str::to_string)) {
+        if let Some(base) = state
+            .lookup(var)
+            .and_then(|v| v.as_str().map(str::to_string))
+        {
             let candidate = Path::new(&base).join(path);
             if candidate.exists() {
                 return candidate;

@@ -18,7 +18,12 @@ use super::filters::python::{failure, pairs, py_repr, type_name, Params};
 use super::filters::text::{python_rsplit, python_split, splitlines};
 
 /// The callback for `Environment::set_unknown_method_callback`.
-pub fn unknown_method(state: &mut State, value: &Value, method: &str, args: &[Value]) -> Result<Value, Error> {
+pub fn unknown_method(
+    state: &mut State,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, Error> {
     let handled = match value.kind() {
         ValueKind::String => string_method(value.as_str().unwrap_or_default(), method, args)?,
         ValueKind::Map => map_method(value, method, args)?,
@@ -38,13 +43,20 @@ fn split_args(args: &[Value]) -> Result<(&[Value], Kwargs), Error> {
 
 fn text_arg(value: &Value, method: &str) -> Result<String, Error> {
     value.as_str().map(str::to_string).ok_or_else(|| {
-        failure(format!("{method}() argument must be str, not {}", type_name(value)))
+        failure(format!(
+            "{method}() argument must be str, not {}",
+            type_name(value)
+        ))
     })
 }
 
 /// Python slice bounds over `length` characters: negative counts from the end, out of
 /// range is clamped.
-fn bounds(length: usize, start: Option<&Value>, end: Option<&Value>) -> Result<(usize, usize), Error> {
+fn bounds(
+    length: usize,
+    start: Option<&Value>,
+    end: Option<&Value>,
+) -> Result<(usize, usize), Error> {
     let resolve = |bound: Option<&Value>, default: usize| -> Result<usize, Error> {
         match bound {
             None => Ok(default),
@@ -65,8 +77,12 @@ fn bounds(length: usize, start: Option<&Value>, end: Option<&Value>) -> Result<(
 }
 
 /// The character range `start..end` of `text` and its byte offset.
-fn window<'t>(text: &'t str, start: usize, end: usize) -> (&'t str, usize) {
-    let byte = |chars: usize| text.char_indices().nth(chars).map_or(text.len(), |(i, _)| i);
+fn window(text: &str, start: usize, end: usize) -> (&str, usize) {
+    let byte = |chars: usize| {
+        text.char_indices()
+            .nth(chars)
+            .map_or(text.len(), |(i, _)| i)
+    };
     let (from, to) = (byte(start), byte(end.max(start)));
     (&text[from..to], from)
 }
@@ -85,12 +101,19 @@ fn strip_set(chars: Option<&Value>, method: &str) -> Result<Option<Vec<char>>, E
 
 fn string_method(text: &str, method: &str, args: &[Value]) -> Result<Option<Value>, Error> {
     let (positional, kwargs) = split_args(args)?;
-    let bind = |names: &'static [&'static str]| Params::bind(leak(method), names, positional, &kwargs);
+    let bind = |names: &'static [&'static str]| Params::bind(method, names, positional, &kwargs);
     Ok(Some(match method {
         "split" | "rsplit" => {
             let params = bind(&["sep", "maxsplit"])?;
-            let limit = params.integer("maxsplit")?.filter(|n| *n >= 0).map(|n| n as usize);
-            let sep = params.get("sep").filter(|s| !s.is_none()).map(|s| text_arg(s, method)).transpose()?;
+            let limit = params
+                .integer("maxsplit")?
+                .filter(|n| *n >= 0)
+                .map(|n| n as usize);
+            let sep = params
+                .get("sep")
+                .filter(|s| !s.is_none())
+                .map(|s| text_arg(s, method))
+                .transpose()?;
             let parts = if method == "split" {
                 python_split(text, sep.as_deref(), limit)?
             } else {
@@ -122,7 +145,9 @@ fn string_method(text: &str, method: &str, args: &[Value]) -> Result<Option<Valu
             let (slice, _) = window(text, start, end);
             let candidates: Vec<Value> = match params.required("prefix")? {
                 value if value.kind() == ValueKind::String => vec![value.clone()],
-                value if matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable) => value.try_iter()?.collect(),
+                value if matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable) => {
+                    value.try_iter()?.collect()
+                }
                 value => {
                     return Err(failure(format!(
                         "{method} first arg must be str or a tuple of str, not {}",
@@ -133,9 +158,13 @@ fn string_method(text: &str, method: &str, args: &[Value]) -> Result<Option<Valu
             let mut found = false;
             for candidate in &candidates {
                 let candidate = text_arg(candidate, method)?;
-                found |= if method == "startswith" { slice.starts_with(&candidate) } else { slice.ends_with(&candidate) };
+                found |= if method == "startswith" {
+                    slice.starts_with(&candidate)
+                } else {
+                    slice.ends_with(&candidate)
+                };
             }
-            Value::from(found && start <= end.max(start))
+            Value::from(found)
         }
         "find" | "rfind" | "index" | "rindex" | "count" => {
             let params = bind(&["sub", "start", "end"])?;
@@ -151,13 +180,23 @@ fn string_method(text: &str, method: &str, args: &[Value]) -> Result<Option<Valu
             }
             let (slice, offset) = window(text, start, end);
             if method == "count" {
-                let count = if needle.is_empty() { slice.chars().count() + 1 } else { slice.matches(needle.as_str()).count() };
+                let count = if needle.is_empty() {
+                    slice.chars().count() + 1
+                } else {
+                    slice.matches(needle.as_str()).count()
+                };
                 Value::from(count)
             } else {
-                let found = if method.starts_with('r') { slice.rfind(needle.as_str()) } else { slice.find(needle.as_str()) };
+                let found = if method.starts_with('r') {
+                    slice.rfind(needle.as_str())
+                } else {
+                    slice.find(needle.as_str())
+                };
                 match found {
                     Some(byte) => Value::from(char_index(text, offset + byte)),
-                    None if method.ends_with("index") => return Err(failure("substring not found")),
+                    None if method.ends_with("index") => {
+                        return Err(failure("substring not found"))
+                    }
                     None => Value::from(-1),
                 }
             }
@@ -177,7 +216,11 @@ fn string_method(text: &str, method: &str, args: &[Value]) -> Result<Option<Valu
             if sep.is_empty() {
                 return Err(failure("empty separator"));
             }
-            let found = if method == "partition" { text.find(&sep) } else { text.rfind(&sep) };
+            let found = if method == "partition" {
+                text.find(&sep)
+            } else {
+                text.rfind(&sep)
+            };
             let parts = match (found, method) {
                 (Some(at), _) => [&text[..at], sep.as_str(), &text[at + sep.len()..]],
                 (None, "partition") => [text, "", ""],
@@ -188,7 +231,11 @@ fn string_method(text: &str, method: &str, args: &[Value]) -> Result<Option<Valu
         "removeprefix" | "removesuffix" => {
             let params = bind(&["affix"])?;
             let affix = text_arg(params.required("affix")?, method)?;
-            let stripped = if method == "removeprefix" { text.strip_prefix(affix.as_str()) } else { text.strip_suffix(affix.as_str()) };
+            let stripped = if method == "removeprefix" {
+                text.strip_prefix(affix.as_str())
+            } else {
+                text.strip_suffix(affix.as_str())
+            };
             Value::from(stripped.unwrap_or(text))
         }
         "zfill" => {
@@ -211,7 +258,9 @@ fn string_method(text: &str, method: &str, args: &[Value]) -> Result<Option<Valu
             let fill = params.text("fillchar").unwrap_or_else(|| " ".to_string());
             let mut fill_chars = fill.chars();
             let (Some(fill), None) = (fill_chars.next(), fill_chars.next()) else {
-                return Err(failure("The fill character must be exactly one character long"));
+                return Err(failure(
+                    "The fill character must be exactly one character long",
+                ));
             };
             let length = text.chars().count();
             let padding = width.saturating_sub(length);
@@ -233,28 +282,18 @@ fn string_method(text: &str, method: &str, args: &[Value]) -> Result<Option<Valu
             bind(&[])?;
             Value::from(
                 text.chars()
-                    .flat_map(|c| if c.is_uppercase() { c.to_lowercase().collect::<Vec<_>>() } else { c.to_uppercase().collect() })
+                    .flat_map(|c| {
+                        if c.is_uppercase() {
+                            c.to_lowercase().collect::<Vec<_>>()
+                        } else {
+                            c.to_uppercase().collect()
+                        }
+                    })
                     .collect::<String>(),
             )
         }
-        "isdecimal" | "isdigit" => {
-            bind(&[])?;
-            Value::from(!text.is_empty() && text.chars().all(|c| c.is_ascii_digit() || (c.is_numeric() && c.to_digit(10).is_some())))
-        }
         _ => return Ok(None),
     }))
-}
-
-/// Method names come from templates; the argument binder wants a static name for its
-/// messages, so the few that reach it are mapped onto fixed strings.
-fn leak(method: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "split", "rsplit", "splitlines", "strip", "lstrip", "rstrip", "startswith", "endswith", "find", "rfind",
-        "index", "rindex", "count", "replace", "partition", "rpartition", "removeprefix", "removesuffix", "zfill",
-        "ljust", "rjust", "center", "casefold", "swapcase", "isdecimal", "isdigit", "get", "copy", "keys", "values",
-        "items",
-    ];
-    KNOWN.iter().find(|known| **known == method).copied().unwrap_or("method")
 }
 
 fn map_method(value: &Value, method: &str, args: &[Value]) -> Result<Option<Value>, Error> {
@@ -275,7 +314,7 @@ fn map_method(value: &Value, method: &str, args: &[Value]) -> Result<Option<Valu
                 .unwrap_or_else(|| params.get("default").cloned().unwrap_or(Value::from(())))
         }
         "keys" | "values" | "items" => {
-            Params::bind(leak(method), &[], positional, &kwargs)?;
+            Params::bind(method, &[], positional, &kwargs)?;
             Value::from(
                 entries
                     .into_iter()
@@ -332,7 +371,9 @@ mod tests {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_unknown_method_callback(super::unknown_method);
-        let expression = env.compile_expression(source).unwrap_or_else(|e| panic!("{source}: {e}"));
+        let expression = env
+            .compile_expression(source)
+            .unwrap_or_else(|e| panic!("{source}: {e}"));
         match expression.eval(minijinja::context! { d => minijinja::context! { a => 1, b => 2 } }) {
             Ok(value) => py_str(&value),
             Err(error) => format!("error: {error}"),
@@ -367,7 +408,10 @@ mod tests {
         assert_eq!(eval("'aaa'.count('a')"), "3");
         assert_eq!(eval("'abc'.count('')"), "4");
         assert_eq!(eval("'a-b-c'.replace('-', '+', 1)"), "a+b-c");
-        assert_eq!(eval("'key=value=x'.partition('=')"), "['key', '=', 'value=x']");
+        assert_eq!(
+            eval("'key=value=x'.partition('=')"),
+            "['key', '=', 'value=x']"
+        );
         assert_eq!(eval("'v1.2'.removeprefix('v')"), "1.2");
         assert_eq!(eval("'42'.zfill(5)"), "00042");
         assert_eq!(eval("'-42'.zfill(5)"), "-0042");

@@ -70,7 +70,12 @@ impl Templar {
 
     /// Renders a string from a playbook: a lone `{{ expr }}` keeps its type (a list stays
     /// a list), anything else is text. Strings without template syntax come back as is.
-    pub fn render_value(&self, text: &str, scope: &Scope, span: &Span) -> Result<Value, Diagnostic> {
+    pub fn render_value(
+        &self,
+        text: &str,
+        scope: &Scope,
+        span: &Span,
+    ) -> Result<Value, Diagnostic> {
         if !is_template(text) {
             return Ok(Value::from(text));
         }
@@ -82,17 +87,30 @@ impl Templar {
                 .render_str(text, scope.as_value())
                 .map(Value::from_safe_string)
         };
-        result.map_err(|error| scope.take_error().unwrap_or_else(|| template_error(&error, text, span)))
+        result.map_err(|error| {
+            scope
+                .take_error()
+                .unwrap_or_else(|| template_error(&error, text, span))
+        })
     }
 
     /// Renders a string and returns text (template files, names, messages).
-    pub fn render_text(&self, text: &str, scope: &Scope, span: &Span) -> Result<String, Diagnostic> {
+    pub fn render_text(
+        &self,
+        text: &str,
+        scope: &Scope,
+        span: &Span,
+    ) -> Result<String, Diagnostic> {
         if !is_template(text) {
             return Ok(text.to_string());
         }
         self.env
             .render_str(text, scope.as_value())
-            .map_err(|error| scope.take_error().unwrap_or_else(|| template_error(&error, text, span)))
+            .map_err(|error| {
+                scope
+                    .take_error()
+                    .unwrap_or_else(|| template_error(&error, text, span))
+            })
     }
 
     /// Renders a template file named `name` (for error messages) with `scope`.
@@ -115,7 +133,12 @@ impl Templar {
 
     /// Evaluates a bare expression (`when:`, `failed_when:`, `that:`), Ansible-style: a
     /// string that is itself a template is rendered first.
-    pub fn eval_condition(&self, condition: &Value, scope: &Scope, span: &Span) -> Result<bool, Diagnostic> {
+    pub fn eval_condition(
+        &self,
+        condition: &Value,
+        scope: &Scope,
+        span: &Span,
+    ) -> Result<bool, Diagnostic> {
         match condition.kind() {
             ValueKind::Bool => Ok(condition.is_true()),
             ValueKind::None | ValueKind::Undefined => Ok(false),
@@ -148,27 +171,42 @@ impl Templar {
     }
 
     /// Evaluates a Jinja expression against a scope.
-    pub fn eval_expression(&self, expression: &str, scope: &Scope) -> Result<Value, minijinja::Error> {
+    pub fn eval_expression(
+        &self,
+        expression: &str,
+        scope: &Scope,
+    ) -> Result<Value, minijinja::Error> {
         let compiled = self.env.compile_expression(expression)?;
         compiled.eval(scope.as_value())
     }
 
     /// Renders every string inside a data structure (task arguments, `vars:` values).
-    pub fn render_deep(&self, value: &Value, scope: &Scope, span: &Span) -> Result<Value, Diagnostic> {
+    pub fn render_deep(
+        &self,
+        value: &Value,
+        scope: &Scope,
+        span: &Span,
+    ) -> Result<Value, Diagnostic> {
         match value.kind() {
             ValueKind::String if !value.is_safe() => {
                 self.render_value(value.as_str().unwrap_or_default(), scope, span)
             }
             ValueKind::Seq => {
                 let mut items = Vec::new();
-                for item in value.try_iter().map_err(|e| Diagnostic::at(e.to_string(), span))? {
+                for item in value
+                    .try_iter()
+                    .map_err(|e| Diagnostic::at(e.to_string(), span))?
+                {
                     items.push(self.render_deep(&item, scope, span)?);
                 }
                 Ok(Value::from(items))
             }
             ValueKind::Map => {
                 let mut entries = Vec::new();
-                for key in value.try_iter().map_err(|e| Diagnostic::at(e.to_string(), span))? {
+                for key in value
+                    .try_iter()
+                    .map_err(|e| Diagnostic::at(e.to_string(), span))?
+                {
                     let item = value.get_item(&key).unwrap_or_default();
                     let key = if key.as_str().is_some_and(is_template) {
                         self.render_value(key.as_str().unwrap_or_default(), scope, span)?
@@ -189,7 +227,8 @@ fn lone_expression(text: &str) -> Option<&str> {
     let trimmed = text.strip_prefix("{{")?.strip_suffix("}}")?;
     let inner = trimmed.strip_prefix('-').unwrap_or(trimmed);
     let inner = inner.strip_suffix('-').unwrap_or(inner);
-    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") || inner.contains("{#") {
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") || inner.contains("{#")
+    {
         return None;
     }
     Some(inner.trim())
@@ -210,8 +249,15 @@ fn finish_native(value: Value) -> Value {
 pub fn truthy(value: &Value) -> bool {
     match value.kind() {
         ValueKind::String => {
-            let text = value.as_str().unwrap_or_default().trim().to_ascii_lowercase();
-            !matches!(text.as_str(), "" | "false" | "no" | "off" | "0" | "none" | "n" | "f")
+            let text = value
+                .as_str()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            !matches!(
+                text.as_str(),
+                "" | "false" | "no" | "off" | "0" | "none" | "n" | "f"
+            )
         }
         _ => value.is_true(),
     }

@@ -68,7 +68,11 @@ impl Scope {
     pub fn with_layer(&self, layer: VarMap) -> Scope {
         let mut layers = self.inner.layers.clone();
         layers.push(Arc::new(layer));
-        Scope::new(layers, self.inner.templar.clone(), self.inner.hostvars.clone())
+        Scope::new(
+            layers,
+            self.inner.templar.clone(),
+            self.inner.hostvars.clone(),
+        )
     }
 
     pub fn layers(&self) -> &[Arc<VarMap>] {
@@ -191,7 +195,9 @@ impl ScopeInner {
                         "variable `{name}` refers to itself: {}",
                         chain.join(" -> ")
                     ))
-                    .with_help("a variable cannot be defined in terms of itself; rename one of them"),
+                    .with_help(
+                        "a variable cannot be defined in terms of itself; rename one of them",
+                    ),
                 );
                 return None;
             }
@@ -226,7 +232,9 @@ impl ScopeInner {
 fn needs_render(value: &Value) -> bool {
     use minijinja::value::ValueKind;
     match value.kind() {
-        ValueKind::String => !value.is_safe() && super::is_template(value.as_str().unwrap_or_default()),
+        ValueKind::String => {
+            !value.is_safe() && super::is_template(value.as_str().unwrap_or_default())
+        }
         ValueKind::Seq => value
             .try_iter()
             .map(|mut items| items.any(|item| needs_render(&item)))
@@ -234,7 +242,9 @@ fn needs_render(value: &Value) -> bool {
         ValueKind::Map => value
             .try_iter()
             .map(|mut keys| {
-                keys.any(|key| needs_render(&key) || needs_render(&value.get_item(&key).unwrap_or_default()))
+                keys.any(|key| {
+                    needs_render(&key) || needs_render(&value.get_item(&key).unwrap_or_default())
+                })
             })
             .unwrap_or(false),
         _ => false,
@@ -305,6 +315,12 @@ impl Object for HostVars {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(self.source.host_names().into_iter().map(Value::from).collect())
+        Enumerator::Values(
+            self.source
+                .host_names()
+                .into_iter()
+                .map(Value::from)
+                .collect(),
+        )
     }
 }

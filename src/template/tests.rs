@@ -18,8 +18,10 @@ use minijinja::{Environment, Error, State, Value};
 use regex::Regex;
 
 use super::filters::ipaddr::parse_network;
-use super::filters::python::{ensure_defined, f64_of, failure, items, pairs, py_str, to_text, Params};
 use super::filters::pyregex;
+use super::filters::python::{
+    ensure_defined, f64_of, failure, items, pairs, py_str, to_text, Params,
+};
 
 /// Adds Ansible's tests to `env`, replacing minijinja's where Python's Jinja differs.
 pub fn register(env: &mut Environment<'static>) {
@@ -60,46 +62,92 @@ pub fn register(env: &mut Environment<'static>) {
     builtin!("sequence", is_sequence);
     builtin!("iterable", is_iterable);
     builtin!("contains", contains);
-    builtin!("subset", |state: &State, a: &Value, b: &Value| is_subset(state, a, b));
-    builtin!("issubset", |state: &State, a: &Value, b: &Value| is_subset(state, a, b));
-    builtin!("superset", |state: &State, a: &Value, b: &Value| is_subset(state, b, a));
-    builtin!("issuperset", |state: &State, a: &Value, b: &Value| is_subset(state, b, a));
-    builtin!("truthy", |state: &State, value: &Value, args: Rest<Value>, kwargs: Kwargs| {
+    builtin!("subset", |state: &State, a: &Value, b: &Value| is_subset(
+        state, a, b
+    ));
+    builtin!("issubset", |state: &State, a: &Value, b: &Value| is_subset(
+        state, a, b
+    ));
+    builtin!("superset", |state: &State, a: &Value, b: &Value| is_subset(
+        state, b, a
+    ));
+    builtin!("issuperset", |state: &State, a: &Value, b: &Value| {
+        is_subset(state, b, a)
+    });
+    builtin!("truthy", |state: &State,
+                        value: &Value,
+                        args: Rest<Value>,
+                        kwargs: Kwargs| {
         truthy(state, value, &args, &kwargs)
     });
-    builtin!("falsy", |state: &State, value: &Value, args: Rest<Value>, kwargs: Kwargs| {
+    builtin!("falsy", |state: &State,
+                       value: &Value,
+                       args: Rest<Value>,
+                       kwargs: Kwargs| {
         truthy(state, value, &args, &kwargs).map(|t| !t)
     });
-    builtin!("any", |state: &State, value: &Value| Ok::<_, Error>(items(state, value)?.iter().any(Value::is_true)));
-    builtin!("all", |state: &State, value: &Value| Ok::<_, Error>(items(state, value)?.iter().all(Value::is_true)));
-    builtin!("nan", |value: &Value| f64_of(value).is_some_and(f64::is_nan));
-    builtin!("isnan", |value: &Value| f64_of(value).is_some_and(f64::is_nan));
-    builtin!("abs", |state: &State, value: &Value| Ok::<_, Error>(to_text(state, value)?.starts_with('/')));
-    builtin!("is_abs", |state: &State, value: &Value| Ok::<_, Error>(to_text(state, value)?.starts_with('/')));
-    builtin!("match", |state: &State, value: &Value, args: Rest<Value>, kwargs: Kwargs| {
+    builtin!("any", |state: &State, value: &Value| Ok::<_, Error>(
+        items(state, value)?.iter().any(Value::is_true)
+    ));
+    builtin!("all", |state: &State, value: &Value| Ok::<_, Error>(
+        items(state, value)?.iter().all(Value::is_true)
+    ));
+    builtin!("nan", |value: &Value| f64_of(value)
+        .is_some_and(f64::is_nan));
+    builtin!("isnan", |value: &Value| f64_of(value)
+        .is_some_and(f64::is_nan));
+    builtin!("abs", |state: &State, value: &Value| Ok::<_, Error>(
+        to_text(state, value)?.starts_with('/')
+    ));
+    builtin!("is_abs", |state: &State, value: &Value| Ok::<_, Error>(
+        to_text(state, value)?.starts_with('/')
+    ));
+    builtin!("match", |state: &State,
+                       value: &Value,
+                       args: Rest<Value>,
+                       kwargs: Kwargs| {
         regex_test(state, value, &args, &kwargs, "match")
     });
-    builtin!("search", |state: &State, value: &Value, args: Rest<Value>, kwargs: Kwargs| {
+    builtin!("search", |state: &State,
+                        value: &Value,
+                        args: Rest<Value>,
+                        kwargs: Kwargs| {
         regex_test(state, value, &args, &kwargs, "search")
     });
-    builtin!("regex", |state: &State, value: &Value, args: Rest<Value>, kwargs: Kwargs| {
+    builtin!("regex", |state: &State,
+                       value: &Value,
+                       args: Rest<Value>,
+                       kwargs: Kwargs| {
         regex_test(state, value, &args, &kwargs, "")
     });
     builtin!("version", version_test);
     builtin!("version_compare", version_test);
     builtin!("vault_encrypted", |value: &Value| {
-        value.as_str().is_some_and(|text| text.trim_start().starts_with("$ANSIBLE_VAULT;"))
+        value
+            .as_str()
+            .is_some_and(|text| text.trim_start().starts_with("$ANSIBLE_VAULT;"))
     });
     for (name, check) in RESULT_TESTS {
         env.add_test(*name, *check);
         env.add_test(format!("ansible.builtin.{name}"), *check);
     }
-    for name in ["ip", "ip_address", "ipv4", "ipv4_address", "ipv6", "ipv6_address"] {
+    for name in [
+        "ip",
+        "ip_address",
+        "ipv4",
+        "ipv4_address",
+        "ipv6",
+        "ipv6_address",
+    ] {
         let test = move |value: &Value| address_test(name, value);
         env.add_test(name, test);
         env.add_test(format!("ansible.utils.{name}"), test);
     }
-    for (name, mode) in [("in_network", 0), ("in_any_network", 1), ("in_one_network", 2)] {
+    for (name, mode) in [
+        ("in_network", 0),
+        ("in_any_network", 1),
+        ("in_one_network", 2),
+    ] {
         let test = move |value: &Value, networks: &Value| in_network(value, networks, mode);
         env.add_test(name, test);
         env.add_test(format!("ansible.utils.{name}"), test);
@@ -108,12 +156,18 @@ pub fn register(env: &mut Environment<'static>) {
 
 /// Jinja's `sequence`: anything with a length and indexing (strings and dicts too).
 fn is_sequence(value: &Value) -> bool {
-    matches!(value.kind(), ValueKind::String | ValueKind::Seq | ValueKind::Map | ValueKind::Bytes)
+    matches!(
+        value.kind(),
+        ValueKind::String | ValueKind::Seq | ValueKind::Map | ValueKind::Bytes
+    )
 }
 
 /// Jinja's `iterable`: strings, lists, dicts and generators; not `None` or numbers.
 fn is_iterable(value: &Value) -> bool {
-    matches!(value.kind(), ValueKind::String | ValueKind::Seq | ValueKind::Map | ValueKind::Iterable)
+    matches!(
+        value.kind(),
+        ValueKind::String | ValueKind::Seq | ValueKind::Map | ValueKind::Iterable
+    )
 }
 
 /// Python's `value in container`.
@@ -126,8 +180,13 @@ pub(crate) fn python_in(item: &Value, container: &Value) -> Result<bool, Error> 
                 super::filters::python::type_name(item)
             ))),
         },
-        ValueKind::Map => Ok(pairs(container).unwrap_or_default().iter().any(|(k, _)| k == item)),
-        ValueKind::Seq | ValueKind::Iterable => Ok(container.try_iter()?.any(|member| member == *item)),
+        ValueKind::Map => Ok(pairs(container)
+            .unwrap_or_default()
+            .iter()
+            .any(|(k, _)| k == item)),
+        ValueKind::Seq | ValueKind::Iterable => {
+            Ok(container.try_iter()?.any(|member| member == *item))
+        }
         _ => Err(failure(format!(
             "argument of type '{}' is not iterable",
             super::filters::python::type_name(container)
@@ -143,7 +202,9 @@ fn contains(state: &State, container: &Value, item: &Value) -> Result<bool, Erro
 
 fn is_subset(state: &State, smaller: &Value, larger: &Value) -> Result<bool, Error> {
     let larger = items(state, larger)?;
-    Ok(items(state, smaller)?.iter().all(|item| larger.contains(item)))
+    Ok(items(state, smaller)?
+        .iter()
+        .all(|item| larger.contains(item)))
 }
 
 /// `truthy(convert_bool=False)`: Python truthiness, optionally reading `'no'`, `'off'`,
@@ -178,7 +239,13 @@ fn truthy(state: &State, value: &Value, args: &[Value], kwargs: &Kwargs) -> Resu
 
 /// `match`, `search` and `regex(pattern, ignorecase=False, multiline=False,
 /// match_type='search')`.
-fn regex_test(state: &State, value: &Value, args: &[Value], kwargs: &Kwargs, fixed: &str) -> Result<bool, Error> {
+fn regex_test(
+    state: &State,
+    value: &Value,
+    args: &[Value],
+    kwargs: &Kwargs,
+    fixed: &str,
+) -> Result<bool, Error> {
     let names: &'static [&'static str] = if fixed.is_empty() {
         &["pattern", "ignorecase", "multiline", "match_type"]
     } else {
@@ -190,7 +257,9 @@ fn regex_test(state: &State, value: &Value, args: &[Value], kwargs: &Kwargs, fix
     let ignorecase = params.flag("ignorecase", false);
     let multiline = params.flag("multiline", false);
     let kind = if fixed.is_empty() {
-        params.text("match_type").unwrap_or_else(|| "search".to_string())
+        params
+            .text("match_type")
+            .unwrap_or_else(|| "search".to_string())
     } else {
         fixed.to_string()
     };
@@ -198,11 +267,7 @@ fn regex_test(state: &State, value: &Value, args: &[Value], kwargs: &Kwargs, fix
     match kind.as_str() {
         "match" => Ok(regex.match_start(&input).is_some()),
         "fullmatch" => {
-            let flags = format!("(?{}{})", if ignorecase { "i" } else { "" }, if multiline { "m" } else { "" });
-            let flags = if flags == "()" || flags == "(?)" { String::new() } else { flags };
-            let whole = Regex::new(&format!("{flags}\\A(?:{})\\z", pyregex::translate(&pattern)?))
-                .map_err(|e| failure(format!("invalid regular expression `{pattern}`: {e}")))?;
-            Ok(whole.is_match(&input))
+            Ok(pyregex::whole_text_regex(&pattern, ignorecase, multiline)?.is_match(&input))
         }
         _ => Ok(regex.search(&input).is_some()),
     }
@@ -234,14 +299,21 @@ fn result_of(state: &State, value: &Value, test: &str) -> Result<Vec<(Value, Val
 }
 
 fn field(result: &[(Value, Value)], key: &str) -> Option<Value> {
-    result.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v.clone())
+    result
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(_, v)| v.clone())
 }
 
 /// The per-item results of a loop, when the result has them.
 fn loop_results(result: &[(Value, Value)]) -> Vec<Vec<(Value, Value)>> {
     field(result, "results")
         .filter(|r| r.kind() == ValueKind::Seq)
-        .map(|r| r.try_iter().map(|it| it.filter_map(|item| pairs(&item)).collect()).unwrap_or_default())
+        .map(|r| {
+            r.try_iter()
+                .map(|it| it.filter_map(|item| pairs(&item)).collect())
+                .unwrap_or_default()
+        })
         .unwrap_or_default()
 }
 
@@ -250,7 +322,9 @@ fn failed(state: &State, value: &Value) -> Result<bool, Error> {
     let result = result_of(state, value, "failed")?;
     Ok(match field(&result, "failed") {
         Some(flag) => flag.is_true(),
-        None => loop_results(&result).iter().any(|item| field(item, "failed").is_some_and(|f| f.is_true())),
+        None => loop_results(&result)
+            .iter()
+            .any(|item| field(item, "failed").is_some_and(|f| f.is_true())),
     })
 }
 
@@ -263,7 +337,9 @@ fn changed(state: &State, value: &Value) -> Result<bool, Error> {
     let result = result_of(state, value, "changed")?;
     Ok(match field(&result, "changed") {
         Some(flag) => flag.is_true(),
-        None => loop_results(&result).iter().any(|item| field(item, "changed").is_some_and(|f| f.is_true())),
+        None => loop_results(&result)
+            .iter()
+            .any(|item| field(item, "changed").is_some_and(|f| f.is_true())),
     })
 }
 
@@ -274,7 +350,10 @@ fn skipped(state: &State, value: &Value) -> Result<bool, Error> {
         Some(flag) => flag.is_true(),
         None => {
             let items = loop_results(&result);
-            !items.is_empty() && items.iter().all(|item| field(item, "skipped").is_some_and(|f| f.is_true()))
+            !items.is_empty()
+                && items
+                    .iter()
+                    .all(|item| field(item, "skipped").is_some_and(|f| f.is_true()))
         }
     })
 }
@@ -325,7 +404,9 @@ fn address_test(name: &str, value: &Value) -> bool {
 
 /// `in_network` (mode 0), `in_any_network` (1), `in_one_network` (2, exactly one).
 fn in_network(value: &Value, networks: &Value, mode: u8) -> Result<bool, Error> {
-    let Some(address) = parse_network(&py_str(value)) else { return Ok(false) };
+    let Some(address) = parse_network(&py_str(value)) else {
+        return Ok(false);
+    };
     let candidates: Vec<Value> = if networks.kind() == ValueKind::String || mode == 0 {
         vec![networks.clone()]
     } else {
@@ -340,8 +421,18 @@ fn in_network(value: &Value, networks: &Value, mode: u8) -> Result<bool, Error> 
 }
 
 /// `version(other, operator='eq', strict=None, version_type=None)`.
-fn version_test(state: &State, value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<bool, Error> {
-    let params = Params::bind("version", &["version", "operator", "strict", "version_type"], &args, &kwargs)?;
+fn version_test(
+    state: &State,
+    value: &Value,
+    args: Rest<Value>,
+    kwargs: Kwargs,
+) -> Result<bool, Error> {
+    let params = Params::bind(
+        "version",
+        &["version", "operator", "strict", "version_type"],
+        &args,
+        &kwargs,
+    )?;
     ensure_defined(state, value)?;
     let other = params.required("version")?;
     let strict = params.get("strict").filter(|v| !v.is_none());
@@ -353,7 +444,9 @@ fn version_test(state: &State, value: &Value, args: Rest<Value>, kwargs: Kwargs)
         return Err(failure("Input version value cannot be empty"));
     }
     if !other.is_true() {
-        return Err(failure("Version parameter to compare against cannot be empty"));
+        return Err(failure(
+            "Version parameter to compare against cannot be empty",
+        ));
     }
     let operator = params.text("operator").unwrap_or_else(|| "eq".to_string());
     let operator = match operator.as_str() {
@@ -369,9 +462,14 @@ fn version_test(state: &State, value: &Value, args: Rest<Value>, kwargs: Kwargs)
             )))
         }
     };
-    let kind = if strict.is_some_and(Value::is_true) { "strict".to_string() } else { kind.unwrap_or_else(|| "loose".to_string()) };
+    let kind = if strict.is_some_and(Value::is_true) {
+        "strict".to_string()
+    } else {
+        kind.unwrap_or_else(|| "loose".to_string())
+    };
     let (left, right) = (py_str(value), py_str(other));
-    let ordering = compare_versions(&left, &right, &kind).map_err(|e| failure(format!("Version comparison failed: {e}")))?;
+    let ordering = compare_versions(&left, &right, &kind)
+        .map_err(|e| failure(format!("Version comparison failed: {e}")))?;
     Ok(match operator {
         "eq" => ordering == Ordering::Equal,
         "ne" => ordering != Ordering::Equal,
@@ -415,12 +513,22 @@ fn loose_parts(version: &str) -> Vec<Part> {
     };
     while index < chars.len() {
         let ch = chars[index];
-        let run = |pred: fn(&char) -> bool| chars[index..].iter().take_while(|c| pred(c)).collect::<String>();
+        let run = |pred: fn(&char) -> bool| {
+            chars[index..]
+                .iter()
+                .take_while(|c| pred(c))
+                .collect::<String>()
+        };
         if ch.is_ascii_digit() {
             flush(&mut other, &mut parts);
             let digits = run(char::is_ascii_digit);
             index += digits.len();
-            parts.push(digits.parse().map(Part::Number).unwrap_or(Part::Text(digits)));
+            parts.push(
+                digits
+                    .parse()
+                    .map(Part::Number)
+                    .unwrap_or(Part::Text(digits)),
+            );
         } else if ch.is_ascii_lowercase() {
             flush(&mut other, &mut parts);
             let letters = run(char::is_ascii_lowercase);
@@ -444,8 +552,12 @@ fn loose_compare(left: &[Part], right: &[Part]) -> Result<Ordering, String> {
         match (a, b) {
             (Part::Number(x), Part::Number(y)) if x != y => return Ok(x.cmp(y)),
             (Part::Text(x), Part::Text(y)) if x != y => return Ok(x.cmp(y)),
-            (Part::Number(_), Part::Text(_)) => return Err("'<' not supported between instances of 'int' and 'str'".into()),
-            (Part::Text(_), Part::Number(_)) => return Err("'<' not supported between instances of 'str' and 'int'".into()),
+            (Part::Number(_), Part::Text(_)) => {
+                return Err("'<' not supported between instances of 'int' and 'str'".into())
+            }
+            (Part::Text(_), Part::Number(_)) => {
+                return Err("'<' not supported between instances of 'str' and 'int'".into())
+            }
             _ => {}
         }
     }
@@ -460,7 +572,11 @@ fn strict_key(version: &str) -> Result<((u128, u128, u128), (u8, char, u128)), S
         None => (version, None),
     };
     let numbers: Vec<&str> = release.split('.').collect();
-    if !(2..=3).contains(&numbers.len()) || numbers.iter().any(|n| n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit())) {
+    if !(2..=3).contains(&numbers.len())
+        || numbers
+            .iter()
+            .any(|n| n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(invalid());
     }
     let parse = |n: &str| n.parse::<u128>().map_err(|_| invalid());
@@ -491,7 +607,10 @@ fn semver_key(version: &str) -> Result<((u128, u128, u128), (u8, Vec<Identifier>
     let core_end = version.find(['-', '+']).unwrap_or(version.len());
     let numbers: Vec<&str> = version[..core_end].split('.').collect();
     let number = |n: &str| -> Result<u128, String> {
-        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0')) {
+        if n.is_empty()
+            || !n.bytes().all(|b| b.is_ascii_digit())
+            || (n.len() > 1 && n.starts_with('0'))
+        {
             return Err(invalid());
         }
         n.parse().map_err(|_| invalid())
@@ -499,7 +618,11 @@ fn semver_key(version: &str) -> Result<((u128, u128, u128), (u8, Vec<Identifier>
     if numbers.len() != 3 {
         return Err(invalid());
     }
-    let core = (number(numbers[0])?, number(numbers[1])?, number(numbers[2])?);
+    let core = (
+        number(numbers[0])?,
+        number(numbers[1])?,
+        number(numbers[2])?,
+    );
     let rest = &version[core_end..];
     let (pre, build) = match rest.strip_prefix('-') {
         Some(after) => match after.split_once('+') {
@@ -508,8 +631,11 @@ fn semver_key(version: &str) -> Result<((u128, u128, u128), (u8, Vec<Identifier>
         },
         None => (None, rest.strip_prefix('+')),
     };
-    let valid_part = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if build.is_some_and(|b| !b.split('.').all(valid_part)) || (rest.starts_with('+') && build.is_none()) {
+    let valid_part =
+        |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if build.is_some_and(|b| !b.split('.').all(valid_part))
+        || (rest.starts_with('+') && build.is_none())
+    {
         return Err(invalid());
     }
     let pre = match pre {
@@ -533,21 +659,37 @@ fn semver_key(version: &str) -> Result<((u128, u128, u128), (u8, Vec<Identifier>
 }
 
 /// A PEP 440 sort key: epoch, release without trailing zeros, pre, post, dev, local.
-type Pep440Key = (u128, Vec<u128>, (i8, u8, u128), (i8, u128), (i8, u128), Vec<Identifier>);
+type Pep440Key = (
+    u128,
+    Vec<u128>,
+    (i8, u8, u128),
+    (i8, u128),
+    (i8, u128),
+    Vec<Identifier>,
+);
 
 fn pep440_key(version: &str) -> Result<Pep440Key, String> {
     let invalid = || format!("Invalid version: '{version}'");
-    let pattern = Regex::new(
-        r"(?ix)^\s*v?(?:(?P<epoch>[0-9]+)!)?(?P<release>[0-9]+(?:\.[0-9]+)*)
+    static PATTERN: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    let pattern = PATTERN.get_or_init(|| {
+        Regex::new(
+            r"(?ix)^\s*v?(?:(?P<epoch>[0-9]+)!)?(?P<release>[0-9]+(?:\.[0-9]+)*)
           (?:[-_.]?(?P<pre_l>a|b|c|rc|alpha|beta|pre|preview)[-_.]?(?P<pre_n>[0-9]+)?)?
           (?:-(?P<post_n1>[0-9]+)|[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n2>[0-9]+)?)?
           (?:[-_.]?(?P<dev_l>dev)[-_.]?(?P<dev_n>[0-9]+)?)?
           (?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?\s*$",
-    )
-    .map_err(|e| e.to_string())?;
+        )
+        .expect("the PEP 440 pattern is valid")
+    });
     let caps = pattern.captures(version).ok_or_else(invalid)?;
-    let number = |name: &str| caps.name(name).map_or(Ok(0), |m| m.as_str().parse::<u128>().map_err(|_| invalid()));
-    let mut release: Vec<u128> = caps["release"].split('.').map(|n| n.parse().unwrap_or(0)).collect();
+    let number = |name: &str| {
+        caps.name(name)
+            .map_or(Ok(0), |m| m.as_str().parse::<u128>().map_err(|_| invalid()))
+    };
+    let mut release: Vec<u128> = caps["release"]
+        .split('.')
+        .map(|n| n.parse().unwrap_or(0))
+        .collect();
     while release.len() > 1 && release.last() == Some(&0) {
         release.pop();
     }
@@ -567,12 +709,20 @@ fn pep440_key(version: &str) -> Result<Pep440Key, String> {
         (1, 0, 0)
     };
     let post = if has_post {
-        let value = if caps.name("post_n1").is_some() { number("post_n1")? } else { number("post_n2")? };
+        let value = if caps.name("post_n1").is_some() {
+            number("post_n1")?
+        } else {
+            number("post_n2")?
+        };
         (0, value)
     } else {
         (-1, 0)
     };
-    let dev = if has_dev { (0, number("dev_n")?) } else { (1, 0) };
+    let dev = if has_dev {
+        (0, number("dev_n")?)
+    } else {
+        (1, 0)
+    };
     let local = caps.name("local").map_or(Vec::new(), |local| {
         local
             .as_str()
@@ -587,7 +737,7 @@ fn pep440_key(version: &str) -> Result<Pep440Key, String> {
 }
 
 #[cfg(test)]
-mod tests {
+mod checks {
     use super::super::filters::python::py_str;
     use super::*;
 
@@ -608,7 +758,9 @@ mod tests {
                 minijinja::context! { skipped => true },
             ] },
         };
-        let expression = env.compile_expression(source).unwrap_or_else(|e| panic!("{source}: {e}"));
+        let expression = env
+            .compile_expression(source)
+            .unwrap_or_else(|e| panic!("{source}: {e}"));
         match expression.eval(ctx) {
             Ok(value) => py_str(&value),
             Err(error) => format!("error: {error}"),
@@ -628,7 +780,10 @@ mod tests {
         assert_eq!(eval("ok is finished"), "True");
         assert_eq!(eval("ok is reachable"), "True");
         assert!(eval("'x' is failed").contains("expects a dictionary"));
-        assert_eq!(eval("[ok, bad] | selectattr('failed') | list | length"), "1");
+        assert_eq!(
+            eval("[ok, bad] | selectattr('failed') | list | length"),
+            "1"
+        );
         assert_eq!(eval("[ok, bad] | select('failed') | list | length"), "1");
     }
 
@@ -672,8 +827,14 @@ mod tests {
         assert_eq!(eval("'a\nfoo' is match('^foo', multiline=true)"), "False");
         assert_eq!(eval("'a\nfoo' is search('^foo', multiline=true)"), "True");
         assert_eq!(eval("'foo' is regex('o+$')"), "True");
-        assert_eq!(eval("'foo' is regex('fo', match_type='fullmatch')"), "False");
-        assert_eq!(eval("'foo' is regex('fo+', match_type='fullmatch')"), "True");
+        assert_eq!(
+            eval("'foo' is regex('fo', match_type='fullmatch')"),
+            "False"
+        );
+        assert_eq!(
+            eval("'foo' is regex('fo+', match_type='fullmatch')"),
+            "True"
+        );
         assert_eq!(eval("['ab', 'cd'] | select('match', 'c') | list"), "['cd']");
     }
 
@@ -683,17 +844,41 @@ mod tests {
         assert_eq!(eval("'2.10' is version('2.9', 'lt')"), "False");
         assert_eq!(eval("'1.0' is version('1.0', '==')"), "True");
         assert_eq!(eval("'1.0-RC1' is version('1.0-RC2', '<')"), "True");
-        assert_eq!(eval("'1.2.3' is version_compare('1.2.3', operator='ne')"), "False");
+        assert_eq!(
+            eval("'1.2.3' is version_compare('1.2.3', operator='ne')"),
+            "False"
+        );
         assert!(eval("'1.0a' is version('1.0.1', '<')").contains("Version comparison failed"));
         assert_eq!(eval("'1.0a1' is version('1.0', '<', strict=true)"), "True");
         assert!(eval("'1.2.3.4' is version('1.0', strict=true)").contains("invalid version number"));
-        assert_eq!(eval("'1.0.0-alpha' is version('1.0.0', '<', version_type='semver')"), "True");
-        assert_eq!(eval("'1.0.0-alpha.1' is version('1.0.0-alpha.beta', '<', version_type='semver')"), "True");
-        assert_eq!(eval("'1.0.0+build' is version('1.0.0', '==', version_type='semantic')"), "True");
-        assert_eq!(eval("'1.0rc1' is version('1.0', '<', version_type='pep440')"), "True");
-        assert_eq!(eval("'1.0.post1' is version('1.0', '>', version_type='pep440')"), "True");
-        assert_eq!(eval("'1.0.dev1' is version('1.0a1', '<', version_type='pep440')"), "True");
-        assert_eq!(eval("'1.0' is version('1.0.0', '==', version_type='pep440')"), "True");
+        assert_eq!(
+            eval("'1.0.0-alpha' is version('1.0.0', '<', version_type='semver')"),
+            "True"
+        );
+        assert_eq!(
+            eval("'1.0.0-alpha.1' is version('1.0.0-alpha.beta', '<', version_type='semver')"),
+            "True"
+        );
+        assert_eq!(
+            eval("'1.0.0+build' is version('1.0.0', '==', version_type='semantic')"),
+            "True"
+        );
+        assert_eq!(
+            eval("'1.0rc1' is version('1.0', '<', version_type='pep440')"),
+            "True"
+        );
+        assert_eq!(
+            eval("'1.0.post1' is version('1.0', '>', version_type='pep440')"),
+            "True"
+        );
+        assert_eq!(
+            eval("'1.0.dev1' is version('1.0a1', '<', version_type='pep440')"),
+            "True"
+        );
+        assert_eq!(
+            eval("'1.0' is version('1.0.0', '==', version_type='pep440')"),
+            "True"
+        );
         assert!(eval("'' is version('1.0')").contains("cannot be empty"));
         assert!(eval("'1' is version('1', '~')").contains("Invalid operator"));
     }
@@ -704,7 +889,13 @@ mod tests {
         assert_eq!(eval("'10.0.0.0/8' is ip_address"), "False");
         assert_eq!(eval("'::1' is ipv6"), "True");
         assert_eq!(eval("'10.1.2.3' is in_network('10.0.0.0/8')"), "True");
-        assert_eq!(eval("'10.1.2.3' is in_any_network(['192.168.0.0/16', '10.0.0.0/8'])"), "True");
-        assert_eq!(eval("'10.1.2.3' is ansible.utils.in_one_network(['10.0.0.0/8', '10.1.0.0/16'])"), "False");
+        assert_eq!(
+            eval("'10.1.2.3' is in_any_network(['192.168.0.0/16', '10.0.0.0/8'])"),
+            "True"
+        );
+        assert_eq!(
+            eval("'10.1.2.3' is ansible.utils.in_one_network(['10.0.0.0/8', '10.1.0.0/16'])"),
+            "False"
+        );
     }
 }

@@ -57,7 +57,12 @@ fn newline(out: &mut String, style: &JsonStyle, depth: usize) {
     }
 }
 
-fn write_value(out: &mut String, value: &Value, style: &JsonStyle, depth: usize) -> Result<(), Error> {
+fn write_value(
+    out: &mut String,
+    value: &Value,
+    style: &JsonStyle,
+    depth: usize,
+) -> Result<(), Error> {
     match value.kind() {
         ValueKind::Undefined => return Err(failure("cannot serialise an undefined value to JSON")),
         ValueKind::None => out.push_str("null"),
@@ -118,7 +123,12 @@ fn number(value: &Value) -> String {
     if number.is_nan() {
         "NaN".to_string()
     } else if number.is_infinite() {
-        if number > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
+        if number > 0.0 {
+            "Infinity"
+        } else {
+            "-Infinity"
+        }
+        .to_string()
     } else {
         float_repr(number)
     }
@@ -184,10 +194,13 @@ pub(crate) fn from_serde(value: serde_json::Value) -> Value {
             }
         }
         serde_json::Value::String(text) => Value::from(text),
-        serde_json::Value::Array(items) => Value::from(items.into_iter().map(from_serde).collect::<Vec<_>>()),
-        serde_json::Value::Object(map) => {
-            Value::from_pairs(map.into_iter().map(|(key, item)| (Value::from(key), from_serde(item))))
+        serde_json::Value::Array(items) => {
+            Value::from(items.into_iter().map(from_serde).collect::<Vec<_>>())
         }
+        serde_json::Value::Object(map) => Value::from_pairs(
+            map.into_iter()
+                .map(|(key, item)| (Value::from(key), from_serde(item))),
+        ),
     }
 }
 
@@ -206,7 +219,10 @@ mod tests {
             r#"{"b": 1, "a": [1, {"c": 2.5}], "\u00e9": "\u00fc\n", "n": null, "e": {}}"#
         );
         let emoji = Value::from("\u{1F600}");
-        assert_eq!(dumps(&emoji, &JsonStyle::default()).unwrap(), r#""\ud83d\ude00""#);
+        assert_eq!(
+            dumps(&emoji, &JsonStyle::default()).unwrap(),
+            r#""\ud83d\ude00""#
+        );
     }
 
     #[test]

@@ -6,7 +6,13 @@
 //! (a string seed is extended with its SHA-512 digest), and CPython's `randbelow`,
 //! `randrange`, `choice` and `shuffle` on top.
 
+use minijinja::value::{Kwargs, Rest, ValueKind};
+use minijinja::{Error, State, Value};
+use rand::seq::SliceRandom;
+use rand::Rng;
 use sha2::{Digest, Sha512};
+
+use super::python::{ensure_defined, failure, items, py_str, Params};
 
 const STATE_SIZE: usize = 624;
 
@@ -73,8 +79,9 @@ impl PyRandom {
         }
         for _ in 0..STATE_SIZE - 1 {
             let previous = self.state[i - 1];
-            self.state[i] = (self.state[i] ^ (previous ^ (previous >> 30)).wrapping_mul(1_566_083_941))
-                .wrapping_sub(i as u32);
+            self.state[i] = (self.state[i]
+                ^ (previous ^ (previous >> 30)).wrapping_mul(1_566_083_941))
+            .wrapping_sub(i as u32);
             i += 1;
             if i >= STATE_SIZE {
                 self.state[0] = self.state[STATE_SIZE - 1];
@@ -159,7 +166,11 @@ impl PyRandom {
 fn words_of(bytes: &[u8]) -> Vec<u32> {
     let mut words: Vec<u32> = bytes
         .rchunks(4)
-        .map(|chunk| chunk.iter().fold(0u32, |acc, byte| (acc << 8) | u32::from(*byte)))
+        .map(|chunk| {
+            chunk
+                .iter()
+                .fold(0u32, |acc, byte| (acc << 8) | u32::from(*byte))
+        })
         .collect();
     while words.len() > 1 && words.last() == Some(&0) {
         words.pop();
@@ -168,6 +179,94 @@ fn words_of(bytes: &[u8]) -> Vec<u32> {
         words.push(0);
     }
     words
+}
+
+fn seeded(seed: &Value) -> PyRandom {
+    match seed.kind() {
+        ValueKind::Number if seed.is_integer() => {
+            PyRandom::new(Seed::Int(i128::try_from(seed.clone()).unwrap_or(0)))
+        }
+        ValueKind::Bool => PyRandom::new(Seed::Int(i128::from(seed.is_true()))),
+        _ => PyRandom::new(Seed::Text(&py_str(seed))),
+    }
+}
+
+/// `random(start=None, step=None, seed=None)`: a number below the value, or an item of
+/// it. With a seed the result is the one Ansible (CPython's generator) gives.
+pub(crate) fn random(
+    state: &State,
+    value: &Value,
+    args: Rest<Value>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
+    let params = Params::bind("random", &["start", "step", "seed"], &args, &kwargs)?;
+    ensure_defined(state, value)?;
+    let mut generator = params.get("seed").filter(|s| !s.is_none()).map(seeded);
+    let start = params.integer("start")?.unwrap_or(0);
+    let step = params.integer("step")?.filter(|s| *s != 0).unwrap_or(1);
+    if value.kind() == ValueKind::Number && value.is_integer() {
+        let end = value
+            .as_i64()
+            .ok_or_else(|| failure("random: the end is too large"))?;
+        let empty = || {
+            failure(format!(
+                "empty range for randrange() ({start}, {end}, {step})"
+            ))
+        };
+        let number = match generator.as_mut() {
+            Some(generator) => generator.randrange(start, end, step).ok_or_else(empty)?,
+            None => {
+                let count = if step > 0 {
+                    (end - start + step - 1).div_euclid(step)
+                } else {
+                    (end - start + step + 1).div_euclid(step)
+                };
+                if count <= 0 {
+                    return Err(empty());
+                }
+                start + step * rand::thread_rng().gen_range(0..count)
+            }
+        };
+        return Ok(Value::from(number));
+    }
+    if matches!(
+        value.kind(),
+        ValueKind::Number | ValueKind::Bool | ValueKind::None
+    ) {
+        return Err(failure("random can only be used on sequences and integers"));
+    }
+    if params.get("start").is_some_and(Value::is_true)
+        || params.get("step").is_some_and(Value::is_true)
+    {
+        return Err(failure(
+            "start and step can only be used with integer values",
+        ));
+    }
+    let pool = items(state, value)?;
+    if pool.is_empty() {
+        return Err(failure("Cannot choose from an empty sequence"));
+    }
+    let index = match generator.as_mut() {
+        Some(generator) => generator.below(pool.len() as u64) as usize,
+        None => rand::thread_rng().gen_range(0..pool.len()),
+    };
+    Ok(pool[index].clone())
+}
+
+/// `shuffle(seed=None)`: a shuffled copy; with a seed, Ansible's order.
+pub(crate) fn shuffle(
+    state: &State,
+    value: &Value,
+    args: Rest<Value>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
+    let params = Params::bind("shuffle", &["seed"], &args, &kwargs)?;
+    let mut pool = items(state, value)?;
+    match params.get("seed").filter(|seed| seed.is_true()) {
+        Some(seed) => seeded(seed).shuffle(&mut pool),
+        None => pool.shuffle(&mut rand::thread_rng()),
+    }
+    Ok(Value::from(pool))
 }
 
 #[cfg(test)]

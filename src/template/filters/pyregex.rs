@@ -1,13 +1,15 @@
 //! Python `re` patterns and replacement templates on top of the `regex` crate.
 //!
 //! Playbooks write patterns for Python: `\Z`, literal `{` and `[` where Python allows
-//! them, `\1` and `\g<name>` in replacements. Patterns are translated to the `regex`
-//! dialect before compiling; what `regex` cannot do at all (look-around, back-references
-//! inside a pattern) fails with a message that says so instead of matching differently.
+//! them, `\101` for a character, `\1` and `\g<name>` in replacements. Patterns are
+//! translated to the `regex` dialect before compiling; what `regex` cannot do at all
+//! (look-around, back-references inside a pattern, atomic groups) fails with a message
+//! that says so instead of matching differently.
 //!
-//! One approximation remains: without `multiline`, Python's `$` also matches before a
-//! final newline. `search` and `match` try that position too; `sub` and `findall` treat
-//! `$` as the end of the text.
+//! Python's `$` (without `multiline`) also matches just before a final newline; every
+//! search tries that position as well. One corner stays approximate: where Python
+//! backtracks out of an empty match into a longer one at the same place (`a*?` or `|x`
+//! right after an empty match), the next match is looked for one character further on.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -17,16 +19,18 @@ use regex::{Captures, Regex};
 
 use super::python::failure;
 
-/// A compiled Python pattern: the pattern anywhere, and the pattern anchored at the start
-/// (for `re.match`).
+/// A compiled Python pattern.
 pub(crate) struct PyRegex {
     pub(crate) regex: Regex,
-    anchored: Regex,
     has_dollar: bool,
 }
 
 /// Compiles a Python pattern with the `ignorecase` and `multiline` flags Ansible exposes.
-pub(crate) fn compile(pattern: &str, ignorecase: bool, multiline: bool) -> Result<Arc<PyRegex>, Error> {
+pub(crate) fn compile(
+    pattern: &str,
+    ignorecase: bool,
+    multiline: bool,
+) -> Result<Arc<PyRegex>, Error> {
     static CACHE: OnceLock<Mutex<HashMap<(String, bool, bool), Arc<PyRegex>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let key = (pattern.to_string(), ignorecase, multiline);
@@ -34,6 +38,7 @@ pub(crate) fn compile(pattern: &str, ignorecase: bool, multiline: bool) -> Resul
         return Ok(found.clone());
     }
     let translated = translate(pattern)?;
+    let has_dollar = !multiline && translated.contains('$');
     let mut flags = String::new();
     if ignorecase {
         flags.push('i');
@@ -50,14 +55,16 @@ pub(crate) fn compile(pattern: &str, ignorecase: bool, multiline: bool) -> Resul
         Regex::new(&source).map_err(|error| {
             Error::new(
                 ErrorKind::InvalidOperation,
-                format!("invalid regular expression `{pattern}`: {}", first_line(&error.to_string())),
+                format!(
+                    "invalid regular expression `{pattern}`: {}",
+                    first_line(&error.to_string())
+                ),
             )
         })
     };
     let compiled = Arc::new(PyRegex {
         regex: build(format!("{prefix}{translated}"))?,
-        anchored: build(format!("{prefix}\\A(?:{translated})"))?,
-        has_dollar: !multiline && translated.contains('$'),
+        has_dollar,
     });
     let mut guard = cache.lock().unwrap_or_else(|e| e.into_inner());
     if guard.len() > 512 {
@@ -81,6 +88,43 @@ fn unsupported(pattern: &str, what: &str) -> Error {
     ))
 }
 
+/// A pattern that must match the whole text (`re.fullmatch`). In verbose mode a trailing
+/// comment would swallow the closing parenthesis, so it then goes on a line of its own.
+pub(crate) fn whole_text_regex(
+    pattern: &str,
+    ignorecase: bool,
+    multiline: bool,
+) -> Result<Regex, Error> {
+    let translated = translate(pattern)?;
+    let close = if turns_on_verbose(&translated) {
+        "\n)"
+    } else {
+        ")"
+    };
+    let flags = match (ignorecase, multiline) {
+        (false, false) => "",
+        (true, false) => "(?i)",
+        (false, true) => "(?m)",
+        (true, true) => "(?im)",
+    };
+    Regex::new(&format!("{flags}\\A(?:{translated}{close}\\z")).map_err(|error| {
+        failure(format!(
+            "invalid regular expression `{pattern}`: {}",
+            first_line(&error.to_string())
+        ))
+    })
+}
+
+/// Whether an inline flag group such as `(?x)` or `(?ix:` switches verbose mode on.
+fn turns_on_verbose(pattern: &str) -> bool {
+    pattern.match_indices("(?").any(|(at, _)| {
+        pattern[at + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .any(|c| c == 'x')
+    })
+}
+
 /// Rewrites Python pattern syntax into `regex` syntax.
 pub(crate) fn translate(pattern: &str) -> Result<String, Error> {
     let chars: Vec<char> = pattern.chars().collect();
@@ -98,9 +142,16 @@ pub(crate) fn translate(pattern: &str) -> Result<String, Error> {
                 index += 2;
                 match next {
                     'Z' => out.push_str("\\z"),
+                    // Python reads `\<` and `\>` as the characters; `regex` as word boundaries.
+                    '<' | '>' => out.push(next),
                     '0' => {
                         let (code, used) = octal(&chars[index..], 2);
                         index += used;
+                        out.push_str(&format!("\\x{{{code:x}}}"));
+                    }
+                    '1'..='7' if is_octal_triple(&chars[index - 1..]) => {
+                        let (code, used) = octal(&chars[index - 1..], 3);
+                        index += used - 1;
                         out.push_str(&format!("\\x{{{code:x}}}"));
                     }
                     '1'..='9' => return Err(unsupported(pattern, "a back-reference")),
@@ -117,7 +168,11 @@ pub(crate) fn translate(pattern: &str) -> Result<String, Error> {
             }
             '(' if chars.get(index + 1) == Some(&'?') => {
                 let rest: String = chars[index + 2..].iter().take(3).collect();
-                if rest.starts_with('=') || rest.starts_with('!') || rest.starts_with("<=") || rest.starts_with("<!") {
+                if rest.starts_with('=')
+                    || rest.starts_with('!')
+                    || rest.starts_with("<=")
+                    || rest.starts_with("<!")
+                {
                     return Err(unsupported(pattern, "look-around"));
                 }
                 if rest.starts_with("P=") {
@@ -197,6 +252,12 @@ pub(crate) fn translate(pattern: &str) -> Result<String, Error> {
     Ok(out)
 }
 
+/// Whether three octal digits follow, which Python reads as a character code (`\101`),
+/// not a group reference.
+fn is_octal_triple(chars: &[char]) -> bool {
+    chars.len() >= 3 && chars[..3].iter().all(|c| c.is_digit(8)) && chars[0] <= '3'
+}
+
 /// Reads up to `max` octal digits; returns the code and how many digits were used.
 fn octal(chars: &[char], max: usize) -> (u32, usize) {
     let mut code = 0;
@@ -213,7 +274,12 @@ fn octal(chars: &[char], max: usize) -> (u32, usize) {
 
 /// Copies a character class, escaping what `regex` would read as nested classes or set
 /// operations: in Python `[[]` is a class holding `[`, and `&&` is two ampersands.
-fn translate_class(pattern: &str, chars: &[char], start: usize, out: &mut String) -> Result<usize, Error> {
+fn translate_class(
+    pattern: &str,
+    chars: &[char],
+    start: usize,
+    out: &mut String,
+) -> Result<usize, Error> {
     let mut index = start + 1;
     out.push('[');
     if chars.get(index) == Some(&'^') {
@@ -267,29 +333,30 @@ fn translate_class(pattern: &str, chars: &[char], start: usize, out: &mut String
 impl PyRegex {
     /// `re.search`: the first match anywhere, with its groups.
     pub(crate) fn search<'t>(&self, text: &'t str) -> Option<Captures<'t>> {
-        self.first(&self.regex, text)
+        self.captures_from(text, 0)
     }
 
-    /// `re.match`: a match that starts at the beginning of the text.
+    /// `re.match`: a match that starts at the beginning of the text. The leftmost match
+    /// starts there whenever one can, and is then the one an anchored search would find.
     pub(crate) fn match_start<'t>(&self, text: &'t str) -> Option<Captures<'t>> {
-        self.first(&self.anchored, text)
+        self.search(text)
+            .filter(|caps| caps.get(0).is_some_and(|m| m.start() == 0))
     }
 
-    fn first<'t>(&self, regex: &Regex, text: &'t str) -> Option<Captures<'t>> {
-        let found = regex.captures(text);
-        if !self.has_dollar || !text.ends_with('\n') {
+    /// The first match starting at `position` or later. Python's `$` also matches just
+    /// before a final newline, so the text without it is searched too and the match that
+    /// starts first wins (the whole text's on a tie, as greedy patterns prefer).
+    fn captures_from<'t>(&self, text: &'t str, position: usize) -> Option<Captures<'t>> {
+        let found = self.regex.captures_at(text, position);
+        if !self.has_dollar || !text.ends_with('\n') || position >= text.len() {
             return found;
         }
-        // Python's `$` also matches just before a final newline: try the text without it
-        // and keep whichever match starts first.
-        let trimmed = regex.captures(&text[..text.len() - 1]);
+        let trimmed = self.regex.captures_at(&text[..text.len() - 1], position);
+        let start = |caps: &Captures<'_>| caps.get(0).map_or(usize::MAX, |m| m.start());
         match (found, trimmed) {
-            (Some(full), Some(short)) => {
-                let full_start = full.get(0).map_or(usize::MAX, |m| m.start());
-                let short_start = short.get(0).map_or(usize::MAX, |m| m.start());
-                Some(if short_start < full_start { short } else { full })
-            }
-            (found, trimmed) => found.or(trimmed),
+            (Some(full), Some(short)) if start(&short) < start(&full) => Some(short),
+            (Some(full), _) => Some(full),
+            (None, short) => short,
         }
     }
 
@@ -306,11 +373,21 @@ impl PyRegex {
         let mut position = 0;
         let mut must_advance = false;
         while position <= text.len() {
-            let Some(mut caps) = self.regex.captures_at(text, position) else { break };
+            let Some(mut caps) = self.captures_from(text, position) else {
+                break;
+            };
             let mut whole = caps.get(0).expect("group 0 always participates");
             if must_advance && whole.start() == position && whole.is_empty() {
-                let Some(next) = text[position..].chars().next().map(|c| position + c.len_utf8()) else { break };
-                let Some(retry) = self.regex.captures_at(text, next) else { break };
+                let Some(next) = text[position..]
+                    .chars()
+                    .next()
+                    .map(|c| position + c.len_utf8())
+                else {
+                    break;
+                };
+                let Some(retry) = self.captures_from(text, next) else {
+                    break;
+                };
                 caps = retry;
                 whole = caps.get(0).expect("group 0 always participates");
             }
@@ -339,7 +416,12 @@ impl PyRegex {
 
     /// `re.subn`: replaces up to `count` matches (all when 0) with a Python replacement
     /// template and says how many were replaced.
-    pub(crate) fn sub(&self, text: &str, replacement: &str, count: usize) -> Result<(String, usize), Error> {
+    pub(crate) fn sub(
+        &self,
+        text: &str,
+        replacement: &str,
+        count: usize,
+    ) -> Result<(String, usize), Error> {
         let template = Template::parse(replacement, self)?;
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
@@ -384,7 +466,9 @@ impl Template {
         let mut index = 0;
         let group = |index: usize| -> Result<usize, Error> {
             if index > regex.groups() {
-                Err(failure(format!("invalid group reference {index} in replacement `{source}`")))
+                Err(failure(format!(
+                    "invalid group reference {index} in replacement `{source}`"
+                )))
             } else {
                 Ok(index)
             }
@@ -397,23 +481,31 @@ impl Template {
                 continue;
             }
             let Some(&next) = chars.get(index + 1) else {
-                return Err(failure(format!("bad escape (end of replacement) in `{source}`")));
+                return Err(failure(format!(
+                    "bad escape (end of replacement) in `{source}`"
+                )));
             };
             index += 2;
             let reference = match next {
                 'g' => {
                     if chars.get(index) != Some(&'<') {
-                        return Err(failure(format!("missing `<` after `\\g` in replacement `{source}`")));
+                        return Err(failure(format!(
+                            "missing `<` after `\\g` in replacement `{source}`"
+                        )));
                     }
                     let Some(close) = chars[index..].iter().position(|c| *c == '>') else {
-                        return Err(failure(format!("missing `>` in group name in replacement `{source}`")));
+                        return Err(failure(format!(
+                            "missing `>` in group name in replacement `{source}`"
+                        )));
                     };
                     let name: String = chars[index + 1..index + close].iter().collect();
                     index += close + 1;
                     let number = match name.parse::<usize>() {
                         Ok(number) => number,
                         Err(_) => regex.group_index(&name).ok_or_else(|| {
-                            failure(format!("unknown group name `{name}` in replacement `{source}`"))
+                            failure(format!(
+                                "unknown group name `{name}` in replacement `{source}`"
+                            ))
                         })?,
                     };
                     Some(group(number)?)
@@ -421,6 +513,12 @@ impl Template {
                 '0' => {
                     let (code, used) = octal(&chars[index..], 2);
                     index += used;
+                    literal.push(char::from_u32(code).unwrap_or('\0'));
+                    None
+                }
+                '1'..='9' if is_octal_triple(&chars[index - 1..]) => {
+                    let (code, used) = octal(&chars[index - 1..], 3);
+                    index += used - 1;
                     literal.push(char::from_u32(code).unwrap_or('\0'));
                     None
                 }
@@ -465,7 +563,9 @@ impl Template {
                     None
                 }
                 _ if next.is_ascii_alphabetic() => {
-                    return Err(failure(format!("bad escape `\\{next}` in replacement `{source}`")));
+                    return Err(failure(format!(
+                        "bad escape `\\{next}` in replacement `{source}`"
+                    )));
                 }
                 _ => {
                     literal.push('\\');
@@ -513,7 +613,11 @@ mod tests {
     use super::*;
 
     fn sub(pattern: &str, replacement: &str, text: &str) -> String {
-        compile(pattern, false, false).unwrap().sub(text, replacement, 0).unwrap().0
+        compile(pattern, false, false)
+            .unwrap()
+            .sub(text, replacement, 0)
+            .unwrap()
+            .0
     }
 
     #[test]
@@ -536,15 +640,28 @@ mod tests {
         assert_eq!(sub("x*", "-", "abxd"), "-a-b--d-");
         assert_eq!(sub("a", r"\n\.", "a"), "\n\\.");
         assert_eq!(sub("(a)|(b)", r"[\2]", "ab"), "[][b]");
-        assert!(compile("a", false, false).unwrap().sub("a", r"\q", 0).is_err());
-        assert!(compile("(a)", false, false).unwrap().sub("a", r"\2", 0).is_err());
+        assert_eq!(sub("a", r"\101", "a"), "A");
+        assert_eq!(sub(r"\<", "_", "a<b"), "a_b");
+        assert!(compile("a", false, false)
+            .unwrap()
+            .sub("a", r"\q", 0)
+            .is_err());
+        assert!(compile("(a)", false, false)
+            .unwrap()
+            .sub("a", r"\2", 0)
+            .is_err());
     }
 
     #[test]
     fn dollar_matches_before_a_final_newline_in_search() {
         let regex = compile("foo$", false, false).unwrap();
-        assert_eq!(regex.search("foo\n").unwrap().get(0).unwrap().as_str(), "foo");
+        assert_eq!(
+            regex.search("foo\n").unwrap().get(0).unwrap().as_str(),
+            "foo"
+        );
         assert!(regex.match_start("xfoo").is_none());
+        assert_eq!(sub("$", "!", "ab\n"), "ab!\n!");
+        assert_eq!(sub("b$", "!", "ab\nb\n"), "ab\n!\n");
         assert_eq!(escape("a.b*c d-e"), r"a\.b\*c\ d\-e");
     }
 }

@@ -75,7 +75,12 @@ pub(crate) fn float_repr(number: f64) -> String {
         return if number > 0.0 { "inf" } else { "-inf" }.to_string();
     }
     if number == 0.0 {
-        return if number.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
+        return if number.is_sign_negative() {
+            "-0.0"
+        } else {
+            "0.0"
+        }
+        .to_string();
     }
     let scientific = format!("{number:e}");
     let (mantissa, exponent) = scientific
@@ -231,14 +236,14 @@ fn is_printable(ch: char) -> bool {
 /// function: `regex_replace('a', 'b', ignorecase=true)` fills `pattern`, `replacement`
 /// and `ignorecase`. Unknown keywords and surplus positional arguments are errors.
 pub(crate) struct Params {
-    filter: &'static str,
+    filter: String,
     names: &'static [&'static str],
     values: Vec<Option<Value>>,
 }
 
 impl Params {
     pub(crate) fn bind(
-        filter: &'static str,
+        filter: &str,
         names: &'static [&'static str],
         positional: &[Value],
         kwargs: &Kwargs,
@@ -273,7 +278,7 @@ impl Params {
             values[index] = Some(kwargs.peek::<Value>(key)?);
         }
         Ok(Params {
-            filter,
+            filter: filter.to_string(),
             names,
             values,
         })
@@ -364,7 +369,8 @@ mod tests {
         assert_eq!(repr_str("it's"), "\"it's\"");
         assert_eq!(repr_str("a'b\"c"), "'a\\'b\"c'");
         assert_eq!(repr_str("tab\there\u{1}"), "'tab\\there\\x01'");
-        let nested = Value::from_pairs([("k", Value::from(vec![Value::from(1.5), Value::from(())]))]);
+        let nested =
+            Value::from_pairs([("k", Value::from(vec![Value::from(1.5), Value::from(())]))]);
         assert_eq!(py_repr(&nested), "{'k': [1.5, None]}");
         let tuple = Value::from(minijinja::value::Tuple::from(vec![Value::from(1)]));
         assert_eq!(py_str(&tuple), "(1,)");

@@ -40,9 +40,18 @@ impl Default for YamlStyle {
 }
 
 enum Node {
-    Scalar { text: String, plain_implicit: bool },
-    Seq { items: Vec<Node>, flow: bool },
-    Map { entries: Vec<(Node, Node)>, flow: bool },
+    Scalar {
+        text: String,
+        plain_implicit: bool,
+    },
+    Seq {
+        items: Vec<Node>,
+        flow: bool,
+    },
+    Map {
+        entries: Vec<(Node, Node)>,
+        flow: bool,
+    },
 }
 
 impl Node {
@@ -54,8 +63,16 @@ impl Node {
 /// Serialises a value as `yaml.dump(value, Dumper=AnsibleDumper, allow_unicode=True, ...)`.
 pub(crate) fn dump(value: &Value, style: &YamlStyle) -> Result<String, Error> {
     let node = represent(value, style)?;
-    let indent = if (2..=9).contains(&style.indent) { style.indent } else { 2 };
-    let width = if style.width <= indent * 2 { 80 } else { style.width };
+    let indent = if (2..=9).contains(&style.indent) {
+        style.indent
+    } else {
+        2
+    };
+    let width = if style.width <= indent * 2 {
+        80
+    } else {
+        style.width
+    };
     let mut emitter = Emitter {
         out: String::new(),
         column: 0,
@@ -194,7 +211,8 @@ fn is_blank_or_end(ch: Option<char>) -> bool {
 
 /// libyaml's `IS_PRINTABLE`: characters above U+FFFF count as unprintable too.
 fn is_printable(ch: char) -> bool {
-    matches!(ch, '\n' | '\x20'..='\x7e' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}') && ch != '\u{feff}'
+    matches!(ch, '\n' | '\x20'..='\x7e' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
+        && ch != '\u{feff}'
 }
 
 /// libyaml's `yaml_emitter_analyze_scalar`: which styles can carry this text.
@@ -334,7 +352,13 @@ impl Emitter {
         self.column = 0;
     }
 
-    fn write_indicator(&mut self, indicator: &str, need_whitespace: bool, is_whitespace: bool, is_indention: bool) {
+    fn write_indicator(
+        &mut self,
+        indicator: &str,
+        need_whitespace: bool,
+        is_whitespace: bool,
+        is_indention: bool,
+    ) {
         if need_whitespace && !self.whitespace {
             self.put(' ');
         }
@@ -378,9 +402,17 @@ impl Emitter {
         }
     }
 
-    fn emit_node(&mut self, node: &Node, mapping_context: bool, simple_key: bool) -> Result<(), Error> {
+    fn emit_node(
+        &mut self,
+        node: &Node,
+        mapping_context: bool,
+        simple_key: bool,
+    ) -> Result<(), Error> {
         match node {
-            Node::Scalar { text, plain_implicit } => {
+            Node::Scalar {
+                text,
+                plain_implicit,
+            } => {
                 self.emit_scalar(text, *plain_implicit, simple_key);
             }
             Node::Seq { items, flow } => {
@@ -481,7 +513,12 @@ impl Emitter {
         Ok(())
     }
 
-    fn select_style(&self, analysis: &Analysis, plain_implicit: bool, simple_key: bool) -> ScalarStyle {
+    fn select_style(
+        &self,
+        analysis: &Analysis,
+        plain_implicit: bool,
+        simple_key: bool,
+    ) -> ScalarStyle {
         if simple_key && analysis.multiline {
             return ScalarStyle::Double;
         }
@@ -491,7 +528,10 @@ impl Emitter {
         } else {
             analysis.block_plain
         };
-        if !plain_allowed || (analysis.empty && (self.flow_level > 0 || simple_key)) || !plain_implicit {
+        if !plain_allowed
+            || (analysis.empty && (self.flow_level > 0 || simple_key))
+            || !plain_implicit
+        {
             style = ScalarStyle::Single;
         }
         if style == ScalarStyle::Single && !analysis.single_quoted {
@@ -521,7 +561,11 @@ impl Emitter {
         let mut spaces = false;
         for (index, &ch) in chars.iter().enumerate() {
             if ch == ' ' {
-                if allow_breaks && !spaces && self.column > self.best_width && chars.get(index + 1) != Some(&' ') {
+                if allow_breaks
+                    && !spaces
+                    && self.column > self.best_width
+                    && chars.get(index + 1) != Some(&' ')
+                {
                     self.write_indent();
                 } else {
                     self.put(ch);
@@ -631,7 +675,12 @@ impl Emitter {
                 }
                 spaces = false;
             } else if ch == ' ' {
-                if allow_breaks && !spaces && self.column > self.best_width && index != 0 && index + 1 != chars.len() {
+                if allow_breaks
+                    && !spaces
+                    && self.column > self.best_width
+                    && index != 0
+                    && index + 1 != chars.len()
+                {
                     self.write_indent();
                     if chars.get(index + 1) == Some(&' ') {
                         self.put('\\');
@@ -670,7 +719,8 @@ mod tests {
 
     #[test]
     fn block_style_matches_pyyaml() {
-        let data = parse(r#"{"b": {"c": "yes"}, "a": [1, 2], "d": [{"x": 1, "y": [1, {"z": null}]}]}"#);
+        let data =
+            parse(r#"{"b": {"c": "yes"}, "a": [1, 2], "d": [{"x": 1, "y": [1, {"z": null}]}]}"#);
         assert_eq!(
             nice(&data, 4),
             "a:\n- 1\n- 2\nb:\n    c: 'yes'\nd:\n-   x: 1\n    y:\n    - 1\n    -   z: null\n"
@@ -679,16 +729,31 @@ mod tests {
             nice(&data, 2),
             "a:\n- 1\n- 2\nb:\n  c: 'yes'\nd:\n- x: 1\n  y:\n  - 1\n  - z: null\n"
         );
-        assert_eq!(nice(&parse("[[1, 2], [3]]"), 4), "-   - 1\n    - 2\n-   - 3\n");
+        assert_eq!(
+            nice(&parse("[[1, 2], [3]]"), 4),
+            "-   - 1\n    - 2\n-   - 3\n"
+        );
     }
 
     #[test]
     fn flow_style_for_leaf_collections() {
         let data = parse(r#"{"a": [1, 2], "b": {"c": "yes"}}"#);
-        assert_eq!(dump(&data, &YamlStyle::default()).unwrap(), "a: [1, 2]\nb: {c: 'yes'}\n");
-        assert_eq!(dump(&Value::from("foo"), &YamlStyle::default()).unwrap(), "foo\n");
-        assert_eq!(dump(&Value::from(""), &YamlStyle::default()).unwrap(), "''\n");
-        assert_eq!(dump(&Value::from(1e17), &YamlStyle::default()).unwrap(), "1.0e+17\n");
+        assert_eq!(
+            dump(&data, &YamlStyle::default()).unwrap(),
+            "a: [1, 2]\nb: {c: 'yes'}\n"
+        );
+        assert_eq!(
+            dump(&Value::from("foo"), &YamlStyle::default()).unwrap(),
+            "foo\n"
+        );
+        assert_eq!(
+            dump(&Value::from(""), &YamlStyle::default()).unwrap(),
+            "''\n"
+        );
+        assert_eq!(
+            dump(&Value::from(1e17), &YamlStyle::default()).unwrap(),
+            "1.0e+17\n"
+        );
     }
 
     #[test]

@@ -20,7 +20,9 @@ pub(crate) fn load(text: &str) -> Result<Value, Error> {
     match documents.len() {
         0 => Ok(Value::from(())),
         1 => Ok(documents.remove(0)),
-        _ => Err(failure("from_yaml: expected a single document but found several (use `from_yaml_all`)")),
+        _ => Err(failure(
+            "from_yaml: expected a single document but found several (use `from_yaml_all`)",
+        )),
     }
 }
 
@@ -101,7 +103,9 @@ fn strip_comment(text: &str) -> &str {
         match quote {
             Some(q) if ch == q => quote = None,
             Some(_) => {}
-            None if (ch == '\'' || ch == '"') && (index == 0 || " \t[{,:".contains(previous)) => quote = Some(ch),
+            None if (ch == '\'' || ch == '"') && (index == 0 || " \t[{,:".contains(previous)) => {
+                quote = Some(ch)
+            }
             None if ch == '#' && (previous == ' ' || previous == '\t' || index == 0) => {
                 return text[..index].trim_end();
             }
@@ -117,7 +121,8 @@ fn strip_comment(text: &str) -> &str {
 fn split_key(rest: &str) -> Option<(String, bool, usize)> {
     let bytes = rest.as_bytes();
     let separator = |index: usize| {
-        bytes.get(index) == Some(&b':') && matches!(bytes.get(index + 1), None | Some(b' ') | Some(b'\t'))
+        bytes.get(index) == Some(&b':')
+            && matches!(bytes.get(index + 1), None | Some(b' ') | Some(b'\t'))
     };
     if rest.starts_with('\'') || rest.starts_with('"') {
         let quote = rest.as_bytes()[0];
@@ -140,9 +145,18 @@ fn split_key(rest: &str) -> Option<(String, bool, usize)> {
         while bytes.get(after) == Some(&b' ') {
             after += 1;
         }
-        return separator(after).then(|| (rest[..=index.min(bytes.len() - 1)].to_string(), true, after + 1));
+        return separator(after).then(|| {
+            (
+                rest[..=index.min(bytes.len() - 1)].to_string(),
+                true,
+                after + 1,
+            )
+        });
     }
-    if rest.starts_with(['[', '{', '#', '|', '>', '*', '&', '!']) || is_sequence_entry(rest) || is_indicator(rest, ':') {
+    if rest.starts_with(['[', '{', '#', '|', '>', '*', '&', '!'])
+        || is_sequence_entry(rest)
+        || is_indicator(rest, ':')
+    {
         return None;
     }
     let mut index = 0;
@@ -199,7 +213,9 @@ impl Reader {
         let mut items = Vec::new();
         loop {
             self.skip_blank();
-            let Some(line) = self.lines.get(self.pos) else { break };
+            let Some(line) = self.lines.get(self.pos) else {
+                break;
+            };
             if indent_of(line) != indent || !is_sequence_entry(&line[indent..]) {
                 break;
             }
@@ -225,7 +241,9 @@ impl Reader {
         let mut merges: Vec<Value> = Vec::new();
         loop {
             self.skip_blank();
-            let Some(line) = self.lines.get(self.pos).cloned() else { break };
+            let Some(line) = self.lines.get(self.pos).cloned() else {
+                break;
+            };
             if indent_of(&line) != indent {
                 if indent_of(&line) > indent {
                     return Err(self.error("bad indentation of a mapping entry"));
@@ -236,7 +254,11 @@ impl Reader {
                 let key = self.indicated_node(indent)?;
                 self.skip_blank();
                 let value = match self.lines.get(self.pos) {
-                    Some(next) if indent_of(next) == indent && is_indicator(&next[indent..], ':') => self.indicated_node(indent)?,
+                    Some(next)
+                        if indent_of(next) == indent && is_indicator(&next[indent..], ':') =>
+                    {
+                        self.indicated_node(indent)?
+                    }
                     _ => Value::from(()),
                 };
                 entries.retain(|(k, _)| *k != key);
@@ -247,7 +269,7 @@ impl Reader {
                 break;
             };
             let key = if quoted {
-                let mut chars = key_text.chars().collect::<Vec<_>>().into_iter().peekable();
+                let mut chars = key_text.chars().peekable();
                 quoted_scalar(&mut chars).map_err(|what| self.error(&what))?
             } else {
                 resolve(&key_text)
@@ -258,7 +280,9 @@ impl Reader {
                 self.pos += 1;
                 self.skip_blank();
                 match self.lines.get(self.pos) {
-                    Some(next) if indent_of(next) == indent && is_sequence_entry(&next[indent..]) => {
+                    Some(next)
+                        if indent_of(next) == indent && is_sequence_entry(&next[indent..]) =>
+                    {
                         self.sequence(indent)?
                     }
                     _ => self.block(indent as isize)?,
@@ -386,10 +410,17 @@ impl Reader {
                 self.pos += 1;
                 continue;
             }
-            if indent_of(line) as isize <= parent || trimmed.starts_with('#') || split_key(trimmed).is_some() {
+            if indent_of(line) as isize <= parent
+                || trimmed.starts_with('#')
+                || split_key(trimmed).is_some()
+            {
                 break;
             }
-            text.push_str(&if blank_lines == 0 { " ".to_string() } else { "\n".repeat(blank_lines) });
+            text.push_str(&if blank_lines == 0 {
+                " ".to_string()
+            } else {
+                "\n".repeat(blank_lines)
+            });
             text.push_str(strip_comment(trimmed));
             blank_lines = 0;
             self.pos += 1;
@@ -442,7 +473,11 @@ impl Reader {
             if let Some(before) = previous {
                 let spaced = |l: &String| l.starts_with(' ') || l.starts_with('\t');
                 if folded && !spaced(before) && !spaced(line) {
-                    text.push_str(&if empty_run == 0 { " ".to_string() } else { "\n".repeat(empty_run) });
+                    text.push_str(&if empty_run == 0 {
+                        " ".to_string()
+                    } else {
+                        "\n".repeat(empty_run)
+                    });
                 } else {
                     text.push_str(&"\n".repeat(empty_run + 1));
                 }
@@ -527,7 +562,7 @@ impl Reader {
             column = 0;
         }
         self.pos = index + 1;
-        let mut chars = source.chars().collect::<Vec<_>>().into_iter().peekable();
+        let mut chars = source.chars().peekable();
         let value = quoted_scalar(&mut chars).map_err(|what| self.error(&what))?;
         Ok(value.as_str().unwrap_or_default().to_string())
     }
@@ -551,7 +586,9 @@ fn closes_quote(text: &str, quote: char) -> bool {
 }
 
 /// Reads a quoted scalar, folding its line breaks and decoding escapes.
-fn quoted_scalar(chars: &mut std::iter::Peekable<std::vec::IntoIter<char>>) -> Result<Value, String> {
+fn quoted_scalar<I: Iterator<Item = char>>(
+    chars: &mut std::iter::Peekable<I>,
+) -> Result<Value, String> {
     let quote = chars.next().ok_or("empty quoted scalar")?;
     let mut out = String::new();
     loop {
@@ -581,11 +618,15 @@ fn quoted_scalar(chars: &mut std::iter::Peekable<std::vec::IntoIter<char>>) -> R
                         break;
                     }
                 }
-                out.push_str(&if breaks == 0 { " ".to_string() } else { "\n".repeat(breaks) });
+                out.push_str(&if breaks == 0 {
+                    " ".to_string()
+                } else {
+                    "\n".repeat(breaks)
+                });
             }
             '\\' if quote == '"' => {
                 let escape = chars.next().ok_or("unterminated escape")?;
-                let hex = |chars: &mut std::iter::Peekable<std::vec::IntoIter<char>>, width: usize| {
+                let hex = |chars: &mut std::iter::Peekable<I>, width: usize| {
                     let digits: String = chars.by_ref().take(width).collect();
                     u32::from_str_radix(&digits, 16)
                         .ok()
@@ -651,7 +692,12 @@ impl Flow<'_> {
 
     fn value(&mut self) -> Result<Value, Error> {
         self.skip_space();
-        if self.peek() == Some('?') && self.chars.get(self.at + 1).is_some_and(|c| matches!(c, ' ' | '\t' | '\n')) {
+        if self.peek() == Some('?')
+            && self
+                .chars
+                .get(self.at + 1)
+                .is_some_and(|c| matches!(c, ' ' | '\t' | '\n'))
+        {
             self.at += 1;
             self.skip_space();
         }
@@ -659,7 +705,10 @@ impl Flow<'_> {
         let mut tag = None;
         while let Some(marker @ ('&' | '!')) = self.peek() {
             let start = self.at;
-            while self.peek().is_some_and(|c| !matches!(c, ' ' | '\t' | '\n') && !",[]{}".contains(c)) {
+            while self
+                .peek()
+                .is_some_and(|c| !matches!(c, ' ' | '\t' | '\n') && !",[]{}".contains(c))
+            {
                 self.at += 1;
             }
             let name: String = self.chars[start + 1..self.at].iter().collect();
@@ -728,15 +777,18 @@ impl Flow<'_> {
                 Value::from_pairs(entries)
             }
             Some('"') | Some('\'') => {
-                let mut rest = self.chars[self.at..].to_vec().into_iter().peekable();
-                let before = rest.len();
+                let mut rest = self.chars[self.at..].iter().copied().peekable();
+                let before = self.chars.len() - self.at;
                 let value = quoted_scalar(&mut rest).map_err(|what| self.fail(&what))?;
-                self.at += before - rest.len();
+                self.at += before - rest.count();
                 value
             }
             Some('*') => {
                 let start = self.at + 1;
-                while self.peek().is_some_and(|c| !c.is_whitespace() && !",[]{}".contains(c)) {
+                while self
+                    .peek()
+                    .is_some_and(|c| !c.is_whitespace() && !",[]{}".contains(c))
+                {
                     self.at += 1;
                 }
                 let name: String = self.chars[start..self.at].iter().collect();
@@ -751,7 +803,10 @@ impl Flow<'_> {
                 while let Some(ch) = self.peek() {
                     let next = self.chars.get(self.at + 1).copied();
                     if ",[]{}".contains(ch)
-                        || (ch == ':' && next.is_none_or(|n| matches!(n, ' ' | '\t' | '\n') || ",[]{}".contains(n)))
+                        || (ch == ':'
+                            && next.is_none_or(|n| {
+                                matches!(n, ' ' | '\t' | '\n') || ",[]{}".contains(n)
+                            }))
                     {
                         break;
                     }
@@ -789,7 +844,12 @@ impl Flow<'_> {
 }
 
 fn apply_tag(value: Value, tag: Option<&str>) -> Value {
-    let text = || value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+    let text = || {
+        value
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| value.to_string())
+    };
     match tag {
         Some("!!str") => Value::from(text()),
         Some("!!int") | Some("!!float") | Some("!!bool") | Some("!!null") => resolve(&text()),
@@ -801,8 +861,12 @@ fn apply_tag(value: Value, tag: Option<&str>) -> Value {
 pub(crate) fn resolve(text: &str) -> Value {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::from(()),
-        "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => return Value::from(true),
-        "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => return Value::from(false),
+        "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            return Value::from(true)
+        }
+        "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return Value::from(false)
+        }
         _ => {}
     }
     if !resolves_to_other_type(text) {
@@ -835,7 +899,11 @@ pub(crate) fn resolve(text: &str) -> Value {
         for part in digits.split(':') {
             total = total * 60.0 + part.parse::<f64>().unwrap_or(0.0);
         }
-        return if digits.contains('.') { fsign(total) } else { sign(total as i128) };
+        return if digits.contains('.') {
+            fsign(total)
+        } else {
+            sign(total as i128)
+        };
     }
     if let Ok(number) = digits.parse::<i128>() {
         return sign(number);
@@ -853,8 +921,8 @@ pub(crate) fn resolve(text: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::python::py_repr;
+    use super::*;
 
     fn read(text: &str) -> String {
         py_repr(&load(text).unwrap())
@@ -886,7 +954,10 @@ mod tests {
 
     #[test]
     fn json_documents_anchors_and_merges() {
-        assert_eq!(read(r#"{"a": [1, 2.5, "x"], "b": {"c": null}}"#), "{'a': [1, 2.5, 'x'], 'b': {'c': None}}");
+        assert_eq!(
+            read(r#"{"a": [1, 2.5, "x"], "b": {"c": null}}"#),
+            "{'a': [1, 2.5, 'x'], 'b': {'c': None}}"
+        );
         assert_eq!(
             read("base: &b\n  x: 1\nother:\n  <<: *b\n  y: 2\n"),
             "{'base': {'x': 1}, 'other': {'x': 1, 'y': 2}}"
@@ -895,7 +966,10 @@ mod tests {
         assert_eq!(py_repr(&Value::from(all)), "[{'a': 1}, ['x']]");
         assert_eq!(read(""), "None");
         assert!(load("a: 1\n---\nb: 2\n").is_err());
-        assert_eq!(read("? complex\n: value\n? 'two\n\n  lines'\n"), "{'complex': 'value', 'two\\nlines': None}");
+        assert_eq!(
+            read("? complex\n: value\n? 'two\n\n  lines'\n"),
+            "{'complex': 'value', 'two\\nlines': None}"
+        );
         assert_eq!(read("{? a : 1, b: c d}"), "{'a': 1, 'b': 'c d'}");
     }
 }

@@ -51,12 +51,28 @@ pub fn load_all(file: Arc<SourceFile>) -> Result<Vec<Node>> {
     let mut parser = Parser::new_from_str(&file.text);
     if let Err(error) = parser.load(&mut collector, true) {
         let marker = error.marker();
-        let span = Span {
+        let mut span = Span {
             file: Some(file.clone()),
             line: marker.line(),
             column: marker.col() + 1,
             length: 1,
         };
+        // At the end of the file the parser points past the last line; show that line.
+        if file
+            .line(span.line)
+            .is_none_or(|text| text.trim().is_empty())
+        {
+            if let Some((number, text)) = file
+                .text
+                .lines()
+                .enumerate()
+                .filter(|(_, text)| !text.trim().is_empty())
+                .last()
+            {
+                span.line = number + 1;
+                span.column = text.chars().count() + 1;
+            }
+        }
         return Err(
             Diagnostic::at(format!("invalid YAML: {}", error.info()), &span)
                 .with_help("check the indentation and quoting on this line and the one before"),

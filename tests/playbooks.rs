@@ -208,7 +208,10 @@ fn failed_command_gives_exit_2_and_stops_the_host() {
         .stdout_contains("\"msg\": \"non-zero return code\"")
         .status(2)
         .run();
-    assert!(!output.exists("never"), "the host must leave the play after a failure");
+    assert!(
+        !output.exists("never"),
+        "the host must leave the play after a failure"
+    );
 }
 
 #[test]

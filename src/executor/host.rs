@@ -24,6 +24,9 @@ pub struct HostState {
     /// Handler names and topics notified and not yet run, in order.
     pub notified: Vec<String>,
     pub stats: Stats,
+    /// The last task that failed here and its result, for `ansible_failed_task` and
+    /// `ansible_failed_result` in rescue and always.
+    pub last_failure: Option<(serde_json::Value, serde_json::Value)>,
 }
 
 impl HostState {

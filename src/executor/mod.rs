@@ -177,11 +177,17 @@ fn merge_common(into: &mut Common, from: &Common) {
 /// Per-play settings every task of the play needs.
 pub struct PlayContext {
     pub play_vars: Arc<VarMap>,
+    /// Defaults and vars of every role in the play: Ansible lets them leak to the whole
+    /// play (unless `private_role_vars`), defaults below the inventory, vars above the play.
+    pub roles_defaults: Arc<VarMap>,
+    pub roles_vars: Arc<VarMap>,
     pub play_magic: Arc<VarMap>,
     pub handlers: Vec<Task>,
     pub any_errors_fatal: bool,
     pub max_fail_percentage: Option<f64>,
     pub batch: Vec<String>,
+    /// Every host of the play (all batches).
+    pub all_hosts: Vec<String>,
     pub dir: PathBuf,
     pub play_common: Common,
     /// Set by `meta: end_play` or by `any_errors_fatal`.
@@ -257,6 +263,7 @@ impl Executor {
                     ended: false,
                     notified: Vec::new(),
                     stats: Stats::default(),
+                    last_failure: None,
                 },
             );
         }
@@ -326,6 +333,8 @@ impl Executor {
             .render_text(&play.display_name(), &scope_for_name, &name_span)
             .unwrap_or_else(|_| play.display_name());
         self.sink.play_start(&name);
+        // Hosts that failed in an earlier play stay listed in `ansible_play_hosts_all` but
+        // run nothing: their failed state carries over.
         let all_hosts = self.play_hosts(play)?;
         self.ensure_hosts(&all_hosts);
         if all_hosts.is_empty() {
@@ -367,13 +376,22 @@ impl Executor {
             let end = (start + size).min(all_hosts.len());
             let batch: Vec<String> = all_hosts[start..end].to_vec();
             start = end;
+            let mut roles_defaults = VarMap::new();
+            let mut roles_vars = VarMap::new();
+            for role in &play.roles {
+                roles_defaults.extend(role.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+                roles_vars.extend(role.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
             let mut context = PlayContext {
+                roles_defaults: Arc::new(roles_defaults),
+                roles_vars: Arc::new(roles_vars),
                 play_vars: play_vars.clone(),
                 play_magic: Arc::new(self.play_magic(play, &all_hosts, &batch)),
                 handlers: play.handlers.clone(),
                 any_errors_fatal,
                 max_fail_percentage,
                 batch: batch.clone(),
+                all_hosts: all_hosts.clone(),
                 dir: play.dir.clone(),
                 play_common: play.common.clone(),
                 ended: false,
@@ -450,6 +468,7 @@ impl Executor {
             name: Some(Node::string("Gathering Facts", play.span.clone())),
             kind: TaskKind::Action {
                 module: "gather_facts".to_string(),
+                written: "gather_facts".to_string(),
                 module_span: play.span.clone(),
                 args: Node::new(NodeValue::Map(args), play.span.clone()),
             },
@@ -594,6 +613,9 @@ impl Executor {
             })),
         );
         magic.insert("ansible_config_file".to_string(), Value::from(()));
+        if let Some(limit) = &self.options.limit {
+            magic.insert("ansible_limit".to_string(), Value::from(limit.as_str()));
+        }
         magic
     }
 
@@ -616,14 +638,43 @@ impl Executor {
     /// task's own variables.
     fn host_layers(&self, host: &HostState, context: &PlayContext) -> Vec<Arc<VarMap>> {
         vec![
+            context.roles_defaults.clone(),
             host.inventory_vars.clone(),
             host.facts.clone(),
             context.play_vars.clone(),
+            context.roles_vars.clone(),
             host.runtime_vars.clone(),
             context.play_magic.clone(),
             Arc::new(self.host_magic(&host.name)),
             self.extra_vars.clone(),
         ]
+    }
+
+    /// `ansible_play_hosts` and `play_hosts` list the hosts still in the play.
+    fn refresh_play_hosts(&self, context: &mut PlayContext) {
+        let active: Vec<&String> = context
+            .all_hosts
+            .iter()
+            .filter(|h| {
+                self.hosts
+                    .get(*h)
+                    .is_some_and(|s| !s.failed && !s.unreachable)
+            })
+            .collect();
+        let batch: Vec<&String> = context
+            .batch
+            .iter()
+            .filter(|h| {
+                self.hosts
+                    .get(*h)
+                    .is_some_and(|s| !s.failed && !s.unreachable)
+            })
+            .collect();
+        let mut magic = (*context.play_magic).clone();
+        magic.insert("ansible_play_hosts".to_string(), value::serialize(&active));
+        magic.insert("play_hosts".to_string(), value::serialize(&batch));
+        magic.insert("ansible_play_batch".to_string(), value::serialize(&batch));
+        context.play_magic = Arc::new(magic);
     }
 
     fn publish_layers(&self, context: &PlayContext) {
@@ -643,13 +694,15 @@ impl Executor {
         context: &PlayContext,
     ) -> Scope {
         let role = task.role.as_ref().or(inherited.role.as_ref());
-        let mut layers: Vec<Arc<VarMap>> = Vec::with_capacity(16);
+        let mut layers: Vec<Arc<VarMap>> = Vec::with_capacity(18);
+        layers.push(context.roles_defaults.clone());
         if let Some(role) = role {
             layers.push(role.defaults.clone());
         }
         layers.push(host.inventory_vars.clone());
         layers.push(host.facts.clone());
         layers.push(context.play_vars.clone());
+        layers.push(context.roles_vars.clone());
         if let Some(role) = role {
             layers.push(role.vars.clone());
         }
@@ -788,23 +841,27 @@ impl Executor {
             })
             .cloned()
             .collect();
+        for host in &failed_in_block {
+            if let Some(state) = self.hosts.get_mut(host) {
+                if let Some((failed_task, failed_result)) = state.last_failure.clone() {
+                    state.set_runtime("ansible_failed_task", value::from_json(&failed_task));
+                    state.set_runtime("ansible_failed_result", value::from_json(&failed_result));
+                }
+            }
+        }
         if !rescue.is_empty() && !failed_in_block.is_empty() {
             for host in &failed_in_block {
                 if let Some(state) = self.hosts.get_mut(host) {
+                    // A failure that reaches a rescue counts as rescued, not failed, in
+                    // the recap (even when the rescue then fails on its own).
                     state.failed = false;
+                    state.stats.failed = state.stats.failed.saturating_sub(1);
+                    state.stats.rescued += 1;
                 }
             }
+            self.publish_layers(context);
             self.run_tasks(rescue, &failed_in_block, &inner, context)
                 .await?;
-            for host in &failed_in_block {
-                if let Some(state) = self.hosts.get_mut(host) {
-                    if !state.failed && !state.unreachable {
-                        // A rescued failure is not a failure in the recap.
-                        state.stats.failed = state.stats.failed.saturating_sub(1);
-                        state.stats.rescued += 1;
-                    }
-                }
-            }
         }
         if !always.is_empty() {
             // `always` runs even on hosts that failed in the block (but not unreachable).
@@ -1029,6 +1086,7 @@ impl Executor {
         if self.options.step && !step_confirm(&display) {
             return Ok(());
         }
+        self.refresh_play_hosts(context);
         self.sink.task_start(&display, is_handler);
 
         let run_once = common
@@ -1158,9 +1216,21 @@ impl Executor {
                 if output.ignored {
                     state.stats.ok += 1;
                     state.stats.ignored += 1;
+                    if output.result.get("changed") == Some(&serde_json::Value::Bool(true)) {
+                        state.stats.changed += 1;
+                    }
                 } else {
                     state.stats.failed += 1;
                     state.failed = true;
+                    let name = task.name.as_ref().and_then(Node::as_str).unwrap_or(&module);
+                    let action = match &task.kind {
+                        TaskKind::Action { written, .. } => written.clone(),
+                        _ => module.clone(),
+                    };
+                    state.last_failure = Some((
+                        serde_json::json!({"name": name, "action": action}),
+                        serde_json::Value::Object(output.result.clone()),
+                    ));
                 }
             }
             Status::Unreachable => {
@@ -1238,40 +1308,54 @@ impl Executor {
         let inner = inherited.enter(task);
         // (host, included tasks, params) per host and loop item, in order.
         let mut plans: Vec<(String, Vec<IncludePlan>)> = Vec::new();
+        let mut failures: Vec<(String, Diagnostic)> = Vec::new();
         for host in hosts {
             let state = &self.hosts[host];
             let scope = self.task_scope(state, task, inherited, context);
-            let when: Vec<Node> = inherited
-                .when
-                .iter()
-                .chain(task.common.when.iter())
-                .cloned()
-                .collect();
-            let items: Vec<Option<Value>> = match &task.loop_ {
-                Some(crate::playbook::Loop::Items { kind, value }) => {
-                    loops::items(kind, &value.to_value(), &scope, &value.span)?
-                        .into_iter()
-                        .map(Some)
-                        .collect()
-                }
-                None => vec![None],
-            };
-            let mut host_plans = Vec::new();
-            for (index, item) in items.into_iter().enumerate() {
-                let mut layer = VarMap::new();
-                if let Some(item) = &item {
-                    layer.insert(task.loop_control.loop_var.clone(), item.clone());
-                    if let Some(index_var) = &task.loop_control.index_var {
-                        layer.insert(index_var.clone(), Value::from(index));
-                    }
-                }
-                let item_scope = scope.with_layer(layer.clone());
-                if !task::conditions_hold(&self.templar, &when, &item_scope)? {
-                    continue;
-                }
-                host_plans.push(self.resolve_include(task, &item_scope, layer, context)?);
+            match self.include_plans(task, inherited, &scope, context) {
+                Ok(host_plans) => plans.push((host.clone(), host_plans)),
+                Err(error) => failures.push((host.clone(), error)),
             }
-            plans.push((host.clone(), host_plans));
+        }
+        if plans.iter().any(|(_, p)| !p.is_empty()) || !failures.is_empty() {
+            self.sink.task_start(&task.display_name(), false);
+        }
+        // Ansible reports each inclusion as an `ok` result of the include task.
+        for (host, host_plans) in &plans {
+            for plan in host_plans {
+                let item = plan
+                    .label
+                    .as_ref()
+                    .map(|label| format!(" => (item={label})"))
+                    .unwrap_or_default();
+                self.sink
+                    .message(&format!("included: {} for {host}{item}", plan.shown));
+                if let Some(state) = self.hosts.get_mut(host) {
+                    state.stats.ok += 1;
+                }
+            }
+        }
+        for (host, error) in failures {
+            let mut result = serde_json::Map::new();
+            result.insert("changed".into(), serde_json::json!(false));
+            result.insert("failed".into(), serde_json::json!(true));
+            result.insert("msg".into(), serde_json::json!(error.render().trim_end()));
+            let module = String::new();
+            self.sink.host_result(&HostResult {
+                host: &host,
+                delegated_to: None,
+                status: Status::Failed,
+                result: &result,
+                item_label: None,
+                ignored: false,
+                no_log: false,
+                diffs: &[],
+                module: &module,
+            });
+            if let Some(state) = self.hosts.get_mut(&host) {
+                state.stats.failed += 1;
+                state.failed = true;
+            }
         }
         let rounds = plans.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
         for round in 0..rounds {
@@ -1306,6 +1390,49 @@ impl Executor {
             }
         }
         Ok(())
+    }
+
+    /// What one host includes: one plan per loop item whose conditions hold.
+    fn include_plans(
+        &self,
+        task: &Task,
+        inherited: &Inherited,
+        scope: &Scope,
+        context: &PlayContext,
+    ) -> Result<Vec<IncludePlan>> {
+        let when: Vec<Node> = inherited
+            .when
+            .iter()
+            .chain(task.common.when.iter())
+            .cloned()
+            .collect();
+        let items: Vec<Option<Value>> = match &task.loop_ {
+            Some(crate::playbook::Loop::Items { kind, value }) => {
+                loops::items(kind, &value.to_value(), scope, &value.span)?
+                    .into_iter()
+                    .map(Some)
+                    .collect()
+            }
+            None => vec![None],
+        };
+        let mut host_plans = Vec::new();
+        for (index, item) in items.into_iter().enumerate() {
+            let mut layer = VarMap::new();
+            if let Some(item) = &item {
+                layer.insert(task.loop_control.loop_var.clone(), item.clone());
+                if let Some(index_var) = &task.loop_control.index_var {
+                    layer.insert(index_var.clone(), Value::from(index));
+                }
+            }
+            let item_scope = scope.with_layer(layer.clone());
+            if !task::conditions_hold(&self.templar, &when, &item_scope)? {
+                continue;
+            }
+            let mut plan = self.resolve_include(task, &item_scope, layer, context)?;
+            plan.label = item.as_ref().map(task::label_for);
+            host_plans.push(plan);
+        }
+        Ok(host_plans)
     }
 
     fn resolve_include(
@@ -1364,6 +1491,8 @@ impl Executor {
                 }
                 Ok(IncludePlan {
                     key: path.display().to_string(),
+                    shown: path.display().to_string(),
+                    label: None,
                     tasks,
                     params,
                     role: None,
@@ -1416,6 +1545,8 @@ impl Executor {
                 };
                 Ok(IncludePlan {
                     key: format!("{}:{tasks_from}", path.display()),
+                    shown: name.clone(),
+                    label: None,
                     tasks,
                     params,
                     role: Some(role),
@@ -1430,6 +1561,10 @@ impl Executor {
 #[derive(Clone)]
 struct IncludePlan {
     key: String,
+    /// What `included:` shows: the file, or the role's name.
+    shown: String,
+    /// The loop item's label, when the include loops.
+    label: Option<String>,
     tasks: Vec<Task>,
     params: VarMap,
     role: Option<Arc<Role>>,

@@ -247,13 +247,21 @@ impl TaskContext<'_> {
                 Value::from(control.loop_var.as_str()),
             );
             if control.extended {
+                let mut extended = json!({
+                    "index": index + 1, "index0": index, "first": index == 0,
+                    "last": index + 1 == count, "length": count,
+                    "revindex": count - index, "revindex0": count - index - 1,
+                    "allitems": items.iter().map(to_json).collect::<Vec<_>>(),
+                });
+                if index > 0 {
+                    extended["previtem"] = to_json(&items[index - 1]);
+                }
+                if index + 1 < count {
+                    extended["nextitem"] = to_json(&items[index + 1]);
+                }
                 layer.insert(
                     "ansible_loop".to_string(),
-                    super::value::serialize(&json!({
-                        "index": index + 1, "index0": index, "first": index == 0,
-                        "last": index + 1 == count, "length": count,
-                        "revindex": count - index, "revindex0": count - index - 1,
-                    })),
+                    super::value::serialize(&extended),
                 );
             }
             // set_fact from earlier items is visible to later ones.
@@ -337,8 +345,8 @@ impl TaskContext<'_> {
         if any_failed {
             result.insert("failed".into(), json!(true));
         }
+        result.insert("skipped".into(), json!(all_skipped));
         if all_skipped {
-            result.insert("skipped".into(), json!(true));
             result.insert(
                 "msg".into(),
                 json!(if count == 0 {
@@ -460,7 +468,10 @@ impl TaskContext<'_> {
                 && conditions_hold(&self.templar, until, &register_scope)?;
             if done || attempt_number > retries {
                 let mut result = result;
-                result.insert("attempts".into(), json!(attempt_number));
+                // Ansible runs `retries + 1` times but reports `attempts: retries` when
+                // every run failed.
+                let reported = if done { attempt_number } else { retries.max(1) };
+                result.insert("attempts".into(), json!(reported));
                 if !done {
                     result.insert("failed".into(), json!(true));
                     result.entry("msg").or_insert(json!("Retries exhausted"));
@@ -709,7 +720,7 @@ fn conditions_hold_any_style(
 }
 
 /// How an item appears in `(item=...)`: strings as is, others as Python would print them.
-fn label_for(item: &Value) -> String {
+pub fn label_for(item: &Value) -> String {
     match item.kind() {
         minijinja::value::ValueKind::String => item.as_str().unwrap_or_default().to_string(),
         _ => python_repr(&to_json(item)),

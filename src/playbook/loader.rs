@@ -763,6 +763,7 @@ impl Loader {
         let args = normalize_args(&module, &raw_args, extra_args.as_ref(), free_form)?;
         task.kind = TaskKind::Action {
             module: canonical_module(&module),
+            written: module.clone(),
             module_span,
             args,
         };
@@ -930,7 +931,8 @@ pub fn normalize_args(
 }
 
 /// Ansible's `k=v` argument syntax. With a free-form module, words that are not `k=v`
-/// (or whose key the module does not take inline) form the free-form text.
+/// (or whose key the module does not take inline) form the free-form text, which keeps
+/// its own spacing and newlines (a multi-line `shell: |` script stays as written).
 fn parse_kv(
     text: &str,
     span: &Span,
@@ -944,30 +946,43 @@ fn parse_kv(
     let is_command = !inline_keys.is_empty();
     let words = split_kv_words(text);
     let mut entries = Vec::new();
-    let mut free: Vec<String> = Vec::new();
-    for word in words {
+    let mut free: Vec<(usize, usize)> = Vec::new();
+    for (start, end) in words {
+        let word = &text[start..end];
         let kv = word.split_once('=').filter(|(k, _)| {
             !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         });
         match kv {
             Some((key, value)) if !is_command || inline_keys.contains(&key) => {
-                let value = unquote(value);
                 entries.push((
                     Node::string(key, span.clone()),
-                    Node::string(value, span.clone()),
+                    Node::string(unquote(value), span.clone()),
                 ));
             }
-            _ => free.push(word),
+            _ => free.push((start, end)),
         }
     }
-    if !free.is_empty() {
+    if let (Some(first), Some(last)) = (free.first(), free.last()) {
         match free_form {
             Some(key) => {
                 let joined = if is_command {
-                    free.join(" ")
+                    // The text between the first and last free word, as written, minus any
+                    // inline `k=v` words that sat in between.
+                    let mut raw = String::new();
+                    let mut cursor = first.0;
+                    for (start, end) in &free {
+                        if *start > cursor {
+                            let gap = &text[cursor..*start];
+                            raw.push_str(if gap.trim().is_empty() { gap } else { " " });
+                        }
+                        raw.push_str(&text[*start..*end]);
+                        cursor = *end;
+                    }
+                    let _ = last;
+                    raw
                 } else {
                     free.iter()
-                        .map(|w| unquote(w))
+                        .map(|(s, e)| unquote(&text[*s..*e]))
                         .collect::<Vec<_>>()
                         .join(" ")
                 };
@@ -983,7 +998,7 @@ fn parse_kv(
                 return Err(Diagnostic::at(
                     format!(
                         "`{module}` takes `key=value` arguments, but `{}` is not one",
-                        free[0]
+                        &text[first.0..first.1]
                     ),
                     span,
                 )
@@ -994,52 +1009,48 @@ fn parse_kv(
     Ok(entries)
 }
 
-/// Splits on whitespace outside quotes and outside `{{ }}`/`{% %}`, keeping quotes.
-fn split_kv_words(text: &str) -> Vec<String> {
+/// Splits on whitespace outside quotes and outside `{{ }}`/`{% %}`; returns byte ranges.
+fn split_kv_words(text: &str) -> Vec<(usize, usize)> {
     let mut words = Vec::new();
-    let mut current = String::new();
+    let mut start: Option<usize> = None;
     let mut quote: Option<char> = None;
     let mut depth = 0usize;
-    let chars: Vec<char> = text.chars().collect();
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut i = 0;
     while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        if quote.is_none() && (c == '{') && matches!(next, Some('{') | Some('%')) {
+        let (offset, c) = chars[i];
+        let next = chars.get(i + 1).map(|(_, c)| *c);
+        if quote.is_none() && c == '{' && matches!(next, Some('{') | Some('%')) {
             depth += 1;
-            current.push(c);
-            current.push(next.unwrap_or_default());
+            start.get_or_insert(offset);
             i += 2;
             continue;
         }
         if quote.is_none() && depth > 0 && matches!(c, '}' | '%') && next == Some('}') {
             depth -= 1;
-            current.push(c);
-            current.push('}');
             i += 2;
             continue;
         }
         match quote {
-            Some(q) if c == q && (i == 0 || chars[i - 1] != '\\') => {
-                quote = None;
-                current.push(c);
-            }
-            Some(_) => current.push(c),
+            Some(q) if c == q && (i == 0 || chars[i - 1].1 != '\\') => quote = None,
+            Some(_) => {}
             None if (c == '"' || c == '\'') && depth == 0 => {
                 quote = Some(c);
-                current.push(c);
+                start.get_or_insert(offset);
             }
             None if c.is_whitespace() && depth == 0 => {
-                if !current.is_empty() {
-                    words.push(std::mem::take(&mut current));
+                if let Some(s) = start.take() {
+                    words.push((s, offset));
                 }
             }
-            None => current.push(c),
+            None => {
+                start.get_or_insert(offset);
+            }
         }
         i += 1;
     }
-    if !current.is_empty() {
-        words.push(current);
+    if let Some(s) = start {
+        words.push((s, text.len()));
     }
     words
 }
@@ -1121,10 +1132,22 @@ mod tests {
 
     #[test]
     fn kv_words_keep_templates_and_quotes() {
+        let text = r#"msg="hello world" var={{ a | default('x y') }}"#;
+        let words: Vec<&str> = split_kv_words(text)
+            .into_iter()
+            .map(|(s, e)| &text[s..e])
+            .collect();
         assert_eq!(
-            split_kv_words(r#"msg="hello world" var={{ a | default('x y') }}"#),
+            words,
             vec![r#"msg="hello world""#, "var={{ a | default('x y') }}"]
         );
+    }
+
+    #[test]
+    fn free_form_scripts_keep_their_newlines() {
+        let span = Span::none();
+        let entries = parse_kv("n=1\necho  $n\n", &span, "shell", Some("cmd")).unwrap();
+        assert_eq!(entries[0].1.as_str(), Some("n=1\necho  $n"));
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub enum TaskKind {
     /// A module or an engine action with its arguments (a mapping node).
     Action {
         module: String,
+        /// The name as the task wrote it (`ansible.builtin.copy`), for `ansible_failed_task`.
+        written: String,
         module_span: Span,
         args: Node,
     },

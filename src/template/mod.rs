@@ -43,9 +43,20 @@ impl Default for Templar {
 impl Templar {
     pub fn new() -> Templar {
         let mut env = Environment::new();
-        // Ansible's templating is strict about undefined values but lets
-        // `x.y | default(z)` through: the default filter accepts undefined.
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Ansible's undefined is chainable (`x.y | default(z)` works when `x` is
+        // undefined) but printing one fails. minijinja's chainable behaviour plus a
+        // formatter that refuses undefined gives exactly that; conditions and lone
+        // expressions that end up undefined are refused below.
+        env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        env.set_formatter(|out, state, value| {
+            if value.is_undefined() {
+                return Err(minijinja::Error::new(
+                    minijinja::ErrorKind::UndefinedError,
+                    "an undefined value cannot be printed",
+                ));
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         env.set_fuel(Some(FUEL));
         env.set_syntax(
             minijinja::syntax::SyntaxConfig::builder()
@@ -81,7 +92,8 @@ impl Templar {
         }
         let result = if let Some(expression) = lone_expression(text) {
             self.eval_expression(expression, scope)
-                .map(|value| finish_native(value))
+                .and_then(|value| defined(value, expression))
+                .map(finish_native)
         } else {
             self.env
                 .render_str(text, scope.as_value())
@@ -157,13 +169,16 @@ impl Templar {
                 if expression.is_empty() {
                     return Ok(false);
                 }
-                let value = self.eval_expression(&expression, scope).map_err(|error| {
-                    scope.take_error().unwrap_or_else(|| {
-                        template_error(&error, &expression, span).with_help_if_none(
-                            "conditions are Jinja expressions without `{{ }}`: `when: x == 1`",
-                        )
-                    })
-                })?;
+                let value = self
+                    .eval_expression(&expression, scope)
+                    .and_then(|value| defined(value, &expression))
+                    .map_err(|error| {
+                        scope.take_error().unwrap_or_else(|| {
+                            template_error(&error, &expression, span).with_help_if_none(
+                                "conditions are Jinja expressions without `{{ }}`: `when: x == 1`",
+                            )
+                        })
+                    })?;
                 Ok(truthy(&value))
             }
             _ => Ok(truthy(condition)),
@@ -234,6 +249,17 @@ fn lone_expression(text: &str) -> Option<&str> {
     Some(inner.trim())
 }
 
+/// A lone expression or a condition that ends up undefined is an error, as in Ansible.
+fn defined(value: Value, expression: &str) -> Result<Value, minijinja::Error> {
+    if value.is_undefined() {
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::UndefinedError,
+            format!("`{}` is undefined", expression.trim()),
+        ));
+    }
+    Ok(value)
+}
+
 /// A native result: strings that came out of a render are final (never rendered again).
 fn finish_native(value: Value) -> Value {
     match value.kind() {
@@ -283,7 +309,19 @@ impl HelpIfNone for Diagnostic {
 
 /// Turns a minijinja error into a diagnostic pointing into the scalar it came from.
 pub fn template_error(error: &minijinja::Error, source: &str, span: &Span) -> Diagnostic {
-    let message = describe(error);
+    let mut message = describe(error);
+    if error.kind() == minijinja::ErrorKind::UndefinedError {
+        if let Some(text) = error.range().and_then(|range| source.get(range)) {
+            let text = text
+                .trim()
+                .trim_start_matches("{{")
+                .trim_end_matches("}}")
+                .trim();
+            if !text.is_empty() && !message.contains(text) {
+                message = format!("undefined variable in `{text}`");
+            }
+        }
+    }
     let help = error_help(error);
     let mut diagnostic = Diagnostic::at(message, span);
     if let (Some(line), Some(range)) = (error.line(), error.range()) {

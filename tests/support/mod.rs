@@ -26,8 +26,12 @@ pub struct Output {
 
 impl Output {
     pub fn file(&self, path: &str) -> String {
-        std::fs::read_to_string(self.dir.join(path))
-            .unwrap_or_else(|e| panic!("reading {path}: {e}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        std::fs::read_to_string(self.dir.join(path)).unwrap_or_else(|e| {
+            panic!(
+                "reading {path}: {e}\nstdout:\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     pub fn exists(&self, path: &str) -> bool {
@@ -76,7 +80,8 @@ impl Test {
 
     pub fn args(mut self, args: &[&str]) -> Test {
         let dir = self.dir.path().display().to_string();
-        self.args.extend(args.iter().map(|a| a.replace("{dir}", &dir)));
+        self.args
+            .extend(args.iter().map(|a| a.replace("{dir}", &dir)));
         self
     }
 
@@ -122,7 +127,8 @@ impl Test {
         let stdout = String::from_utf8_lossy(&output.stdout).replace(&dir, "{dir}");
         let stderr = String::from_utf8_lossy(&output.stderr).replace(&dir, "{dir}");
         let status = output.status.code().unwrap_or(-1);
-        let context = format!("\n--- stdout:\n{stdout}\n--- stderr:\n{stderr}\n--- status: {status}");
+        let context =
+            format!("\n--- stdout:\n{stdout}\n--- stderr:\n{stderr}\n--- status: {status}");
         if let Some(expected) = &self.expected_stdout {
             assert_eq!(&stdout, expected, "stdout differs{context}");
         }
@@ -156,7 +162,13 @@ pub fn unindent(text: &str) -> String {
         .unwrap_or(0);
     let mut out: String = text
         .lines()
-        .map(|line| if line.len() >= indent { &line[indent..] } else { line.trim_start() })
+        .map(|line| {
+            if line.len() >= indent {
+                &line[indent..]
+            } else {
+                line.trim_start()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
     if text.ends_with('\n') {

@@ -233,21 +233,15 @@ impl Executor {
                 continue;
             }
             let vars = Arc::new(self.inventory.host_vars(&name));
-            let connection = self
-                .options
-                .connection
-                .clone()
-                .or_else(|| vars.get("ansible_connection").map(|v| v.to_string()))
-                .unwrap_or_else(|| "ssh".to_string());
-            let (transport, connection_error): (Option<Arc<dyn rplay_modules::Transport>>, Option<String>) =
-                match connection.as_str() {
-                    "local" => (Some(Arc::new(rplay_modules::local::LocalTransport::new())), None),
-                    other => (
-                        None,
-                        Some(format!(
-                            "connection type `{other}` is not available in this build of rplay; use `ansible_connection=local` or `-c local`"
-                        )),
-                    ),
+            let connection_options = crate::transport::ConnectionOptions {
+                connection: self.options.connection.clone(),
+                remote_user: self.options.remote_user.clone(),
+                ..Default::default()
+            };
+            let (transport, connection_error) =
+                match crate::transport::for_host(&name, &vars, &connection_options) {
+                    Ok(transport) => (Some(transport), None),
+                    Err(error) => (None, Some(error)),
                 };
             self.hosts.insert(
                 name.clone(),

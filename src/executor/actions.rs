@@ -137,27 +137,16 @@ fn set_fact(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     };
     let mut facts = VarMap::new();
     let mut shown = Map::new();
+    let mut cacheable = false;
     for (key, value) in entries {
         let name = key.key_text().unwrap_or_default();
         if name == "cacheable" {
+            cacheable = crate::template::truthy(&value.to_value());
             continue;
         }
         crate::playbook::task::check_variable_name(&name, &key.span)?;
+        // `k=v` values stay strings, as in Ansible 2.19.
         let json = value.to_json();
-        // k=v values are strings; Ansible converts "true"/"false" there.
-        let json = match (&json, value.span.is_known()) {
-            (serde_json::Value::String(s), _)
-                if matches!(s.as_str(), "True" | "true" | "yes") && is_kv(context.args) =>
-            {
-                json!(true)
-            }
-            (serde_json::Value::String(s), _)
-                if matches!(s.as_str(), "False" | "false" | "no") && is_kv(context.args) =>
-            {
-                json!(false)
-            }
-            _ => json,
-        };
         facts.insert(name.clone(), from_json(&json));
         shown.insert(name, json);
     }
@@ -168,14 +157,17 @@ fn set_fact(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
         ));
     }
     let mut result = ok_result(false);
-    result.insert("ansible_facts".into(), serde_json::Value::Object(shown));
+    result.insert(
+        "ansible_facts".into(),
+        serde_json::Value::Object(shown.clone()),
+    );
     let mut attempt = Attempt::from_result(result);
     attempt.set_facts = facts;
+    // Cacheable facts are host facts too: they show up under `ansible_facts`.
+    if cacheable {
+        attempt.facts = Some(shown);
+    }
     Ok(attempt)
-}
-
-fn is_kv(_args: &Node) -> bool {
-    false
 }
 
 fn assert(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {

@@ -934,8 +934,17 @@ impl Executor {
 
     async fn flush_handlers(&mut self, hosts: &[String], context: &mut PlayContext) -> Result<()> {
         let handlers = context.handlers.clone();
-        for handler in &handlers {
+        for (index, handler) in handlers.iter().enumerate() {
             let names = handler_names(handler, &self.templar);
+            // Of several handlers with the same name, only the last one defined runs.
+            let own_name = handler.name.as_ref().and_then(Node::as_str);
+            let shadowed = own_name.is_some()
+                && handlers[index + 1..]
+                    .iter()
+                    .any(|later| later.name.as_ref().and_then(Node::as_str) == own_name);
+            if shadowed {
+                continue;
+            }
             let notified: Vec<String> = hosts
                 .iter()
                 .filter(|h| {
@@ -1299,7 +1308,34 @@ impl Executor {
         if !self.tags_allow(&tags) {
             return Ok(());
         }
-        let inner = inherited.enter(task);
+        // A dynamic include's own `when` and `tags` are about the include alone; only
+        // what `apply:` names reaches the included tasks, as in Ansible.
+        let mut inner = inherited.clone();
+        let apply = match &task.kind {
+            TaskKind::IncludeTasks { args, .. } | TaskKind::IncludeRole { args } => {
+                args.get("apply")
+            }
+            _ => None,
+        };
+        if let Some(apply) = apply {
+            let entries = apply.as_map().ok_or_else(|| {
+                Diagnostic::at("`apply` must be a mapping of task keywords", &apply.span)
+            })?;
+            let mut common = Common::default();
+            crate::playbook::task::read_common(entries, &mut common)?;
+            inner.when.extend(common.when.iter().cloned());
+            inner.tags.extend(common.tags.iter().cloned());
+            if !common.vars.is_empty() {
+                inner.vars.push(Arc::new(
+                    common
+                        .vars
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.to_value()))
+                        .collect(),
+                ));
+            }
+            merge_common(&mut inner.common, &common);
+        }
         // (host, included tasks, params) per host and loop item, in order.
         let mut plans: Vec<(String, Vec<IncludePlan>)> = Vec::new();
         let mut failures: Vec<(String, Diagnostic)> = Vec::new();
@@ -1311,8 +1347,32 @@ impl Executor {
                 Err(error) => failures.push((host.clone(), error)),
             }
         }
-        if plans.iter().any(|(_, p)| !p.is_empty()) || !failures.is_empty() {
+        let shown = plans.iter().any(|(_, p)| !p.is_empty()) || !failures.is_empty();
+        if shown || !plans.is_empty() {
             self.sink.task_start(&task.display_name(), false);
+        }
+        // A host whose conditions left nothing to include reports the include skipped.
+        for (host, host_plans) in &plans {
+            if host_plans.is_empty() {
+                let mut result = serde_json::Map::new();
+                result.insert("changed".into(), serde_json::json!(false));
+                result.insert("skipped".into(), serde_json::json!(true));
+                let module = String::new();
+                self.sink.host_result(&HostResult {
+                    host,
+                    delegated_to: None,
+                    status: Status::Skipped,
+                    result: &result,
+                    item_label: None,
+                    ignored: false,
+                    no_log: false,
+                    diffs: &[],
+                    module: &module,
+                });
+                if let Some(state) = self.hosts.get_mut(host) {
+                    state.stats.skipped += 1;
+                }
+            }
         }
         // Ansible reports each inclusion as an `ok` result of the include task.
         for (host, host_plans) in &plans {
@@ -1379,6 +1439,14 @@ impl Executor {
                     scoped.role = Some(role.clone());
                 }
                 context.handlers.extend(plan.handlers.iter().cloned());
+                if let (true, Some(role)) = (plan.public, &plan.role) {
+                    let mut defaults = (*context.roles_defaults).clone();
+                    defaults.extend(role.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    context.roles_defaults = Arc::new(defaults);
+                    let mut vars = (*context.roles_vars).clone();
+                    vars.extend(role.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    context.roles_vars = Arc::new(vars);
+                }
                 self.run_tasks(&plan.tasks, &members, &scoped, context)
                     .await?;
             }
@@ -1491,6 +1559,7 @@ impl Executor {
                     params,
                     role: None,
                     handlers: Vec::new(),
+                    public: false,
                 })
             }
             TaskKind::IncludeRole { args } => {
@@ -1511,7 +1580,19 @@ impl Executor {
                     );
                 }
                 let path = crate::playbook::role::find_role(&name, &loader.roles_path, &args.span)?;
-                let role = Arc::new(Role::load(&name, &path, VarMap::new())?);
+                let entry = |key: &str| {
+                    get(key)
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "main".to_string())
+                };
+                let role = Arc::new(Role::load_from(
+                    &name,
+                    &path,
+                    VarMap::new(),
+                    &entry("defaults_from"),
+                    &entry("vars_from"),
+                )?);
+                let public = get("public").is_some_and(|v| crate::template::truthy(&v));
                 let inner_context = crate::playbook::loader::Context {
                     dir: role.tasks_dir(),
                     role: Some(role.clone()),
@@ -1545,6 +1626,7 @@ impl Executor {
                     params,
                     role: Some(role),
                     handlers,
+                    public,
                 })
             }
             _ => Err(Diagnostic::at("not an include", &task.span)),
@@ -1559,6 +1641,8 @@ struct IncludePlan {
     shown: String,
     /// The loop item's label, when the include loops.
     label: Option<String>,
+    /// `include_role` with `public: true`: the role's variables outlive it.
+    public: bool,
     tasks: Vec<Task>,
     params: VarMap,
     role: Option<Arc<Role>>,

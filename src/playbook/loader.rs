@@ -85,6 +85,8 @@ pub struct Loader {
     pub unknown_modules: Vec<Diagnostic>,
     /// Handlers of roles imported inside task lists, joined to the play's handlers.
     imported_handlers: Vec<Task>,
+    /// Roles imported inside task lists: their variables are visible to the play.
+    imported_roles: Vec<Arc<Role>>,
 }
 
 impl Loader {
@@ -94,6 +96,7 @@ impl Loader {
             stack: Vec::new(),
             unknown_modules: Vec::new(),
             imported_handlers: Vec::new(),
+            imported_roles: Vec::new(),
         }
     }
 
@@ -248,7 +251,19 @@ impl Loader {
                     self.role_use(item, &context, &mut seen, &mut handlers, &mut roles)?;
                 role_tasks.extend(expanded);
             }
-            role_names = roles.iter().map(|r| r.name.clone()).collect();
+            // `role_names` lists the roles as the play names them, dependencies aside.
+            role_names = items
+                .iter()
+                .filter_map(|item| match &item.value {
+                    NodeValue::String(name) => Some(name.clone()),
+                    _ => item
+                        .get("role")
+                        .or_else(|| item.get("name"))
+                        .and_then(Node::as_str)
+                        .map(str::to_string),
+                })
+                .map(|name| name.rsplit('/').next().unwrap_or(&name).to_string())
+                .collect();
         }
         Ok(Play {
             name: node.get("name").cloned(),
@@ -271,7 +286,10 @@ impl Loader {
             dir: dir.to_path_buf(),
             span: node.span.clone(),
             role_names,
-            roles,
+            roles: roles
+                .into_iter()
+                .chain(std::mem::take(&mut self.imported_roles))
+                .collect(),
         })
     }
 
@@ -325,7 +343,16 @@ impl Loader {
             }
         };
         self.expand_role(
-            &name, &name_span, params, common, "main", context, seen, handlers, roles, true,
+            &name,
+            &name_span,
+            params,
+            common,
+            &EntryPoints::default(),
+            context,
+            seen,
+            handlers,
+            roles,
+            true,
         )
     }
 
@@ -337,7 +364,7 @@ impl Loader {
         span: &Span,
         params: VarMap,
         common: Common,
-        tasks_from: &str,
+        from: &EntryPoints,
         context: &Context,
         seen: &mut Vec<(PathBuf, String)>,
         handlers: &mut Vec<Task>,
@@ -345,7 +372,8 @@ impl Loader {
         dedupe: bool,
     ) -> Result<Vec<Task>> {
         let path = absolute(&role::find_role(name, &self.roles_path, span)?);
-        let identity = (path.clone(), format!("{tasks_from}:{params:?}"));
+        let tasks_from = from.tasks.as_str();
+        let identity = (path.clone(), format!("{from:?}:{params:?}"));
         let meta = match role::find_main(&path.join("meta"), "main") {
             Some(file) => Some(crate::yaml::load_file(&file)?),
             None => None,
@@ -360,13 +388,15 @@ impl Loader {
         seen.push(identity);
         self.enter(&path, span)?;
         let result = (|| {
-            let role = Arc::new(Role::load(
+            let role = Arc::new(Role::load_from(
                 path.file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .as_deref()
                     .unwrap_or(name),
                 &path,
                 params,
+                &from.defaults,
+                &from.vars,
             )?);
             let mut tasks = Vec::new();
             if let Some(dependencies) = meta.as_ref().and_then(|m| m.get("dependencies")) {
@@ -400,7 +430,7 @@ impl Loader {
                 }
                 None => Vec::new(),
             };
-            if let Some(file) = role.entry_file("handlers", "main") {
+            if let Some(file) = role.entry_file("handlers", &from.handlers) {
                 let handler_context = Context {
                     dir: role.path.join("handlers"),
                     ..role_context.clone()
@@ -630,11 +660,18 @@ impl Loader {
                     .and_then(Node::as_str)
                     .ok_or_else(|| Diagnostic::at("`import_role` needs `name`", &raw_args.span))?
                     .to_string();
-                let tasks_from = args
-                    .get("tasks_from")
-                    .and_then(Node::as_str)
-                    .unwrap_or("main")
-                    .to_string();
+                let entry = |key: &str| {
+                    args.get(key)
+                        .and_then(Node::as_str)
+                        .unwrap_or("main")
+                        .to_string()
+                };
+                let from = EntryPoints {
+                    tasks: entry("tasks_from"),
+                    vars: entry("vars_from"),
+                    defaults: entry("defaults_from"),
+                    handlers: entry("handlers_from"),
+                };
                 let mut handlers = Vec::new();
                 let mut roles = Vec::new();
                 let mut seen = Vec::new();
@@ -650,7 +687,7 @@ impl Loader {
                     &raw_args.span,
                     params,
                     common,
-                    &tasks_from,
+                    &from,
                     context,
                     &mut seen,
                     &mut handlers,
@@ -658,6 +695,8 @@ impl Loader {
                     false,
                 )?;
                 self.imported_handlers.extend(handlers);
+                // A static import's defaults and vars are the play's, like `roles:`.
+                self.imported_roles.extend(roles);
                 return Ok(expanded);
             }
             "include_tasks" | "include" => {
@@ -768,6 +807,26 @@ impl Loader {
             args,
         };
         Ok(vec![task])
+    }
+}
+
+/// Which files of a role to use (`tasks_from`, `vars_from`, ...), `main` by default.
+#[derive(Debug, Clone)]
+pub struct EntryPoints {
+    pub tasks: String,
+    pub vars: String,
+    pub defaults: String,
+    pub handlers: String,
+}
+
+impl Default for EntryPoints {
+    fn default() -> Self {
+        EntryPoints {
+            tasks: "main".to_string(),
+            vars: "main".to_string(),
+            defaults: "main".to_string(),
+            handlers: "main".to_string(),
+        }
     }
 }
 

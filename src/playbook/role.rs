@@ -21,11 +21,22 @@ pub struct Role {
 impl Role {
     /// Loads defaults/ and vars/ (main.yml, main.yaml, main, or a main/ directory).
     pub fn load(name: &str, path: &Path, params: VarMap) -> Result<Role> {
+        Role::load_from(name, path, params, "main", "main")
+    }
+
+    /// Like [`Role::load`], with `defaults_from` and `vars_from` files.
+    pub fn load_from(
+        name: &str,
+        path: &Path,
+        params: VarMap,
+        defaults_from: &str,
+        vars_from: &str,
+    ) -> Result<Role> {
         Ok(Role {
             name: name.to_string(),
             path: path.to_path_buf(),
-            defaults: Arc::new(load_vars_main(&path.join("defaults"), "main")?),
-            vars: Arc::new(load_vars_main(&path.join("vars"), "main")?),
+            defaults: Arc::new(load_vars_main(&path.join("defaults"), defaults_from)?),
+            vars: Arc::new(load_vars_main(&path.join("vars"), vars_from)?),
             params: Arc::new(params),
         })
     }

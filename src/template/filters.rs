@@ -205,6 +205,20 @@ fn register_text(env: &mut Environment<'static>) {
     builtin(env, "win_basename", path(text::win_basename));
     builtin(env, "win_dirname", path(text::win_dirname));
     builtin(env, "path_join", text::path_join);
+    builtin(
+        env,
+        "relpath",
+        |state: &State, value: &Value, start: Option<Value>| -> Result<String, Error> {
+            let path = to_text(state, value)?;
+            let start = match start {
+                Some(start) => to_text(state, &start)?,
+                None => std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_else(|_| ".".to_string()),
+            };
+            Ok(text::relpath(&path, &start))
+        },
+    );
     builtin(env, "commonpath", text::commonpath);
     builtin(
         env,

@@ -328,6 +328,36 @@ pub(crate) fn expandvars(path: &str) -> String {
 }
 
 /// `os.path.normpath` (POSIX): drops `.` and empty parts, folds `..`.
+/// Python's `os.path.relpath(path, start)` for absolute or relative POSIX paths.
+pub(crate) fn relpath(path: &str, start: &str) -> String {
+    let absolute = |p: &str| {
+        if p.starts_with('/') {
+            normpath(p)
+        } else {
+            let cwd = std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| "/".to_string());
+            normpath(&format!("{cwd}/{p}"))
+        }
+    };
+    let path = absolute(path);
+    let start = absolute(start);
+    let path_parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let start_parts: Vec<&str> = start.split('/').filter(|p| !p.is_empty()).collect();
+    let common = path_parts
+        .iter()
+        .zip(&start_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut parts: Vec<&str> = vec![".."; start_parts.len() - common];
+    parts.extend(&path_parts[common..]);
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
+}
+
 pub(crate) fn normpath(path: &str) -> String {
     if path.is_empty() {
         return ".".to_string();

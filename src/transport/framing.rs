@@ -1,0 +1,379 @@
+//! The protocol spoken with the helper shell kept on each SSH host.
+//!
+//! Opening an sshd session costs about 100 ms (PAM, environment, a login shell), against
+//! about 2 ms for running a program. So each host gets a few long-lived `sh` processes,
+//! one per SSH channel, and every command is a snippet of shell text written to one of
+//! them. The target needs only `sh`, `mktemp`, `base64`, `wc`, `cat` and `rm`.
+//!
+//! A snippet runs the command in a subshell (so `cd`, `exit` or `exec` in it cannot touch
+//! the helper) with its standard input from a file decoded from base64 (or `/dev/null`),
+//! and its standard output and error to two fresh files. Then the helper prints
+//!
+//! ```text
+//! <token> <exit code> 0                      when both files are empty, or
+//! <token> <exit code> 1
+//! <stdout bytes> <path>                      from `wc -c`
+//! <stderr bytes> <path>
+//! <total> total
+//! <stdout bytes exactly><stderr bytes exactly>
+//! ```
+//!
+//! The token is random per command, and the reader takes exactly the announced number of
+//! bytes, so nothing a command prints can pass for framing: its output never reaches the
+//! channel except through `cat` after the lengths. The files are fresh per command so a
+//! background process left writing to the previous ones cannot corrupt the next reply;
+//! they are deleted every [`CLEANUP_EVERY`] commands (one `rm`), and the whole directory
+//! when the helper exits.
+//!
+//! Quoting happens here and only here: every word is single-quoted.
+
+use base64::Engine as _;
+use rplay_modules::{Exec, Output};
+
+/// The command the SSH channel runs; the login shell execs a plain POSIX shell that reads
+/// snippets from standard input.
+pub const HELPER_COMMAND: &str = "exec /bin/sh";
+
+/// Files of this many commands are removed at once, so that a command with no output
+/// costs no extra process.
+pub const CLEANUP_EVERY: u64 = 64;
+
+/// A fresh random token for one command.
+pub fn new_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("rplay-{}", hex::encode(bytes))
+}
+
+/// Sets the helper up: a private directory for output files, removed when the helper
+/// exits (end of input, hang-up, or termination), then one empty reply to say it is ready.
+pub fn start_snippet(token: &str) -> String {
+    format!(
+        r#"rplay_d=$(mktemp -d "${{TMPDIR:-/tmp}}/rplay.XXXXXXXXXX") || exit 70
+case $rplay_d in *'
+'*) exit 70;; esac
+trap 'rm -rf "$rplay_d"' EXIT
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
+printf '%s 0 0\n' '{token}'
+"#
+    )
+}
+
+/// Single-quotes a word for `sh`: the only character needing care inside single quotes is
+/// the quote itself.
+pub fn quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+fn is_name(key: &str) -> bool {
+    let mut chars = key.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// The snippet that runs `exec` as command number `serial` of this helper.
+pub fn command_snippet(exec: &Exec, token: &str, serial: u64) -> Result<String, String> {
+    let Some(program) = exec.argv.first() else {
+        return Err("empty command".to_string());
+    };
+    let has_nul = exec
+        .argv
+        .iter()
+        .chain(exec.env.iter().flat_map(|(k, v)| [k, v]))
+        .chain(exec.cwd.iter())
+        .any(|word| word.contains('\0'));
+    if has_nul {
+        return Err("a command word contains a NUL byte".to_string());
+    }
+    let out = format!("\"$rplay_d/o{serial}\"");
+    let err = format!("\"$rplay_d/e{serial}\"");
+    let mut text = String::new();
+    let input = match &exec.stdin {
+        Some(bytes) => {
+            let path = format!("\"$rplay_d/i{serial}\"");
+            let delimiter = format!("RPLAY_{}", token.replace('-', "_"));
+            text.push_str(&format!("base64 -d >{path} <<'{delimiter}'\n"));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+            // Short lines keep every `sh` and `base64` happy.
+            for chunk in encoded.as_bytes().chunks(76) {
+                text.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+                text.push('\n');
+            }
+            text.push_str(&delimiter);
+            text.push('\n');
+            path
+        }
+        None => "/dev/null".to_string(),
+    };
+    text.push('(');
+    if let Some(dir) = &exec.cwd {
+        let message = format!("Unable to change directory before execution: {dir}");
+        text.push_str(&format!(
+            "cd -- {} 2>/dev/null || {{ printf '%s\\n' {} >&2; exit 2; }}\n",
+            quote(dir),
+            quote(&message)
+        ));
+    }
+    let mut odd_env = Vec::new();
+    for (key, value) in &exec.env {
+        if is_name(key) {
+            text.push_str(&format!("export {key}={}\n", quote(value)));
+        } else {
+            odd_env.push(quote(&format!("{key}={value}")));
+        }
+    }
+    // Ansible reports a missing program as rc 2 with this message; the local transport
+    // does the same, so modules see one behaviour.
+    let missing = format!("[Errno 2] No such file or directory: '{program}'");
+    text.push_str(&format!(
+        "command -v {} >/dev/null 2>&1 || {{ printf '%s\\n' {} >&2; exit 2; }}\n",
+        quote(program),
+        quote(&missing)
+    ));
+    text.push_str("exec");
+    if !odd_env.is_empty() {
+        text.push_str(" env");
+        for assignment in &odd_env {
+            text.push(' ');
+            text.push_str(assignment);
+        }
+    }
+    for word in &exec.argv {
+        text.push(' ');
+        text.push_str(&quote(word));
+    }
+    text.push_str(&format!(") <{input} >{out} 2>{err}\n"));
+    text.push_str(&format!(
+        "rplay_rc=$?\nif [ -s {out} ] || [ -s {err} ]; then printf '%s %d 1\\n' '{token}' \"$rplay_rc\"; wc -c {out} {err}; cat {out} {err}; else printf '%s %d 0\\n' '{token}' \"$rplay_rc\"; fi\n"
+    ));
+    if serial % CLEANUP_EVERY == CLEANUP_EVERY - 1 {
+        text.push_str("rm -f \"$rplay_d\"/*\n");
+    }
+    Ok(text)
+}
+
+/// Reads one reply from the start of `buffer`: `Ok(None)` while more bytes are needed,
+/// else the output and how many bytes it took.
+pub fn parse_reply(buffer: &[u8], token: &str) -> Result<Option<(Output, usize)>, String> {
+    let Some((header, mut position)) = line_at(buffer, 0)? else {
+        return Ok(None);
+    };
+    let header = String::from_utf8_lossy(header);
+    let mut words = header.split(' ');
+    if words.next() != Some(token) {
+        return Err(format!(
+            "the helper shell answered `{}` where `{token}` was expected",
+            header.chars().take(200).collect::<String>()
+        ));
+    }
+    let rc: i32 = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .ok_or_else(|| format!("the helper shell sent a bad status line `{header}`"))?;
+    let has_output = match words.next() {
+        Some("0") => false,
+        Some("1") => true,
+        _ => {
+            return Err(format!(
+                "the helper shell sent a bad status line `{header}`"
+            ))
+        }
+    };
+    if !has_output {
+        return Ok(Some((
+            Output {
+                rc,
+                ..Output::default()
+            },
+            position,
+        )));
+    }
+    let mut sizes = [0usize; 3];
+    for size in &mut sizes {
+        let Some((line, next)) = line_at(buffer, position)? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(line);
+        *size = text
+            .split_whitespace()
+            .next()
+            .and_then(|w| w.parse().ok())
+            .ok_or_else(|| format!("the helper shell sent a bad size line `{text}`"))?;
+        position = next;
+    }
+    let [stdout_len, stderr_len, total] = sizes;
+    if stdout_len.checked_add(stderr_len) != Some(total) {
+        return Err(format!(
+            "the helper shell sent inconsistent sizes {stdout_len} + {stderr_len} != {total}"
+        ));
+    }
+    let end = position + total;
+    if buffer.len() < end {
+        return Ok(None);
+    }
+    let stdout = buffer[position..position + stdout_len].to_vec();
+    let stderr = buffer[position + stdout_len..end].to_vec();
+    Ok(Some((Output { rc, stdout, stderr }, end)))
+}
+
+/// The line starting at `start` (without its newline) and where the next one starts.
+/// Framing lines are short: a long one means the stream is not what was expected.
+fn line_at(buffer: &[u8], start: usize) -> Result<Option<(&[u8], usize)>, String> {
+    const LONGEST: usize = 8192;
+    let rest = &buffer[start.min(buffer.len())..];
+    match rest.iter().position(|&b| b == b'\n') {
+        Some(end) if end <= LONGEST => Ok(Some((&rest[..end], start + end + 1))),
+        None if rest.len() <= LONGEST => Ok(None),
+        _ => Err(format!(
+            "the helper shell sent unexpected output: `{}`",
+            String::from_utf8_lossy(&rest[..rest.len().min(200)])
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    /// Runs snippets through a real local `sh`, as the helper on a host would.
+    fn through_sh(snippets: &[String]) -> Vec<u8> {
+        let mut child = Command::new("/bin/sh")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        let mut stdin = child.stdin.take().unwrap();
+        for snippet in snippets {
+            stdin.write_all(snippet.as_bytes()).unwrap();
+        }
+        drop(stdin);
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.stderr.is_empty(),
+            "the helper itself printed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
+    fn run_all(execs: &[Exec]) -> Vec<Output> {
+        let start = new_token();
+        let tokens: Vec<String> = execs.iter().map(|_| new_token()).collect();
+        let mut snippets = vec![start_snippet(&start)];
+        for (serial, (exec, token)) in execs.iter().zip(&tokens).enumerate() {
+            snippets.push(command_snippet(exec, token, serial as u64).unwrap());
+        }
+        let bytes = through_sh(&snippets);
+        let (ready, mut position) = parse_reply(&bytes, &start).unwrap().unwrap();
+        assert_eq!(ready.rc, 0);
+        let mut outputs = Vec::new();
+        for token in &tokens {
+            let (output, used) = parse_reply(&bytes[position..], token)
+                .unwrap()
+                .expect("a whole reply");
+            outputs.push(output);
+            position += used;
+        }
+        assert_eq!(position, bytes.len(), "nothing left over");
+        outputs
+    }
+
+    #[test]
+    fn streams_exit_codes_stdin_env_and_cwd() {
+        let outputs = run_all(&[
+            Exec::new(["sh", "-c", "echo out; echo err >&2; exit 3"]),
+            Exec::new(["true"]),
+            Exec::new(["cat"]).stdin(b"it's \"quoted\"\n\0binary\xff".to_vec()),
+            Exec {
+                env: vec![
+                    ("RPLAY_A".into(), "x y'z".into()),
+                    ("odd-name".into(), "v".into()),
+                ],
+                ..Exec::new([
+                    "sh",
+                    "-c",
+                    "printf '%s|' \"$RPLAY_A\"; env | grep '^odd-name='",
+                ])
+            },
+            Exec::new(["pwd"]).cwd("/"),
+            Exec::new(["pwd"]).cwd("/nonexistent/dir"),
+            Exec::new(["/nonexistent/program", "a"]),
+            Exec::new(["exit", "3"]),
+        ]);
+        assert_eq!(outputs[0].rc, 3);
+        assert_eq!(outputs[0].stdout, b"out\n");
+        assert_eq!(outputs[0].stderr, b"err\n");
+        assert_eq!(outputs[1], Output::default());
+        assert_eq!(outputs[2].stdout, b"it's \"quoted\"\n\0binary\xff");
+        assert_eq!(outputs[3].stdout, b"x y'z|odd-name=v\n");
+        assert_eq!(outputs[4].stdout, b"/\n");
+        assert_eq!(outputs[5].rc, 2);
+        assert_eq!(
+            outputs[5].stderr_text(),
+            "Unable to change directory before execution: /nonexistent/dir\n"
+        );
+        assert_eq!(outputs[6].rc, 2);
+        assert_eq!(
+            outputs[6].stderr_text(),
+            "[Errno 2] No such file or directory: '/nonexistent/program'\n"
+        );
+        // `exit` is no program: the helper survives it.
+        assert_ne!(outputs[7].rc, 0);
+    }
+
+    #[test]
+    fn output_that_imitates_framing_comes_back_byte_exact() {
+        let token = new_token();
+        let tricky = format!("{token} 0 0\n{token} 0 1\n5 x\n0 y\n5 total\n");
+        let outputs = run_all(&[
+            Exec::new(["printf", "%s", tricky.as_str()]),
+            Exec::new(["head", "-c", "100000", "/dev/urandom"]),
+            Exec::new(["printf", "no newline at the end"]),
+        ]);
+        assert_eq!(outputs[0].stdout, tricky.as_bytes());
+        assert_eq!(outputs[1].stdout.len(), 100000);
+        assert_eq!(outputs[2].stdout, b"no newline at the end");
+    }
+
+    #[test]
+    fn many_commands_clean_their_files_up() {
+        let execs: Vec<Exec> = (0..(CLEANUP_EVERY + 3))
+            .map(|i| Exec::new(["sh", "-c", &format!("echo {i}; ls \"$TMPDIR\" >/dev/null")]))
+            .collect();
+        let outputs = run_all(&execs);
+        for (i, output) in outputs.iter().enumerate() {
+            assert_eq!(output.stdout_text(), format!("{i}\n"));
+        }
+    }
+
+    #[test]
+    fn partial_replies_wait_for_more() {
+        let reply = b"tok 0 1\n3 a\n2 b\n5 total\nabcde";
+        for cut in 0..reply.len() {
+            assert_eq!(parse_reply(&reply[..cut], "tok").unwrap(), None, "{cut}");
+        }
+        let (output, used) = parse_reply(reply, "tok").unwrap().unwrap();
+        assert_eq!(
+            (output.stdout.as_slice(), output.stderr.as_slice()),
+            (&b"abc"[..], &b"de"[..])
+        );
+        assert_eq!(used, reply.len());
+        assert!(parse_reply(b"other 0 0\n", "tok").is_err());
+        assert!(parse_reply(b"tok 0 1\n3 a\n2 b\n9 total\n", "tok").is_err());
+        assert!(parse_reply(&[b'x'; 9000], "tok").is_err());
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert!(command_snippet(&Exec::default(), "t", 0).is_err());
+        assert!(command_snippet(&Exec::new(["a\0b"]), "t", 0).is_err());
+    }
+}

@@ -1,0 +1,700 @@
+//! The SSH transport: one connection per host for the whole run, and commands framed
+//! through helper shells on it rather than one sshd session each (see [`framing`]).
+//!
+//! Building an [`SshTransport`] does not connect. The first `run`, `put` or `get`
+//! connects (within the connect timeout: TCP, key exchange, host key check and login),
+//! and later calls reuse the connection; if it breaks, the next call connects again.
+//! Commands on one host usually come one at a time and share one helper shell; parallel
+//! callers get up to [`MAX_HELPERS`] helpers, each a session channel, well under sshd's
+//! default `MaxSessions 10`. Helpers are closed when their connection goes, and any
+//! helper whose state is in doubt (a broken reply, a timed-out or cancelled command) is
+//! closed at once rather than reused.
+//!
+//! Jump hosts are reached through `direct-tcpip` channels of one connection per bastion,
+//! shared by every target behind it.
+
+use super::auth;
+use super::framing;
+use super::known_hosts::{self, display_path, HostKeyChecking, KnownHosts, Verdict};
+use super::ssh_settings::SshSettings;
+use futures::future::BoxFuture;
+use rplay_modules::transport::{get_with_commands, put_with_commands};
+use rplay_modules::{Exec, FileAttrs, Output, Transport, TransportError};
+use russh::client;
+use russh::keys::{HashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::{Channel, ChannelMsg};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use tokio::sync::Semaphore;
+
+/// Most helper channels open at once on one connection.
+pub const MAX_HELPERS: usize = 4;
+
+/// A host reached over SSH.
+pub struct SshTransport {
+    settings: Arc<SshSettings>,
+    slot: tokio::sync::Mutex<Slot>,
+    /// Connection attempts so far, read before waiting on `slot`: a caller that waited
+    /// while another attempt failed gets that failure instead of trying again at once.
+    attempts: AtomicU64,
+}
+
+#[derive(Default)]
+struct Slot {
+    connection: Option<Arc<Connection>>,
+    last_error: Option<TransportError>,
+}
+
+impl SshTransport {
+    pub fn new(settings: SshSettings) -> SshTransport {
+        SshTransport {
+            settings: Arc::new(settings),
+            slot: tokio::sync::Mutex::new(Slot::default()),
+            attempts: AtomicU64::new(0),
+        }
+    }
+
+    pub fn settings(&self) -> &SshSettings {
+        &self.settings
+    }
+
+    /// The live connection, opened on first use and again after a break.
+    async fn connection(&self) -> Result<Arc<Connection>, TransportError> {
+        let seen = self.attempts.load(Ordering::SeqCst);
+        let mut slot = self.slot.lock().await;
+        if let Some(connection) = &slot.connection {
+            if !connection.handle.is_closed() {
+                return Ok(connection.clone());
+            }
+        }
+        if self.attempts.load(Ordering::SeqCst) != seen {
+            if let Some(error) = &slot.last_error {
+                return Err(error.clone());
+            }
+        }
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        slot.connection = None;
+        match connect_within_timeout(&self.settings).await {
+            Ok(connection) => {
+                let connection = Arc::new(connection);
+                slot.connection = Some(connection.clone());
+                slot.last_error = None;
+                Ok(connection)
+            }
+            Err(error) => {
+                slot.last_error = Some(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    /// Closes the helper channels and the connection; the next call connects again.
+    pub async fn close(&self) {
+        let connection = self.slot.lock().await.connection.take();
+        if let Some(connection) = connection {
+            connection.close().await;
+        }
+    }
+
+    async fn run_exec(&self, exec: &Exec) -> Result<Output, TransportError> {
+        let connection = self.connection().await?;
+        let _permit = connection
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| TransportError::Io("the connection is closing".to_string()))?;
+        let idle = connection.idle.lock().expect("helper pool lock").pop();
+        let mut helper = match idle {
+            Some(helper) => helper,
+            None => Helper::start(&connection.handle)
+                .await
+                .map_err(|error| connection.failure(error))?,
+        };
+        let result = match self.settings.command_timeout {
+            Some(limit) => tokio::time::timeout(limit, helper.run(exec))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(HelperError::Broken(format!(
+                        "the command did not finish within {} s",
+                        limit.as_secs_f64()
+                    )))
+                }),
+            None => helper.run(exec).await,
+        };
+        match result {
+            Ok(output) => {
+                connection
+                    .idle
+                    .lock()
+                    .expect("helper pool lock")
+                    .push(helper);
+                Ok(output)
+            }
+            Err(HelperError::Refused(message)) => {
+                connection
+                    .idle
+                    .lock()
+                    .expect("helper pool lock")
+                    .push(helper);
+                Err(TransportError::Io(message))
+            }
+            Err(error) => {
+                helper.close().await;
+                Err(connection.failure(error))
+            }
+        }
+    }
+}
+
+impl Transport for SshTransport {
+    fn run<'a>(&'a self, exec: &'a Exec) -> BoxFuture<'a, Result<Output, TransportError>> {
+        Box::pin(self.run_exec(exec))
+    }
+
+    /// Streams the content through a helper as base64, to a temporary file beside the
+    /// destination that is synced and renamed into place.
+    fn put<'a>(
+        &'a self,
+        path: &'a str,
+        content: &'a [u8],
+        attrs: &'a FileAttrs,
+    ) -> BoxFuture<'a, Result<(), TransportError>> {
+        Box::pin(put_with_commands(self, path, content, attrs))
+    }
+
+    fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, TransportError>> {
+        Box::pin(get_with_commands(self, path))
+    }
+}
+
+/// One authenticated connection and its helper shells.
+struct Connection {
+    handle: client::Handle<HostKeyHandler>,
+    idle: Mutex<Vec<Helper>>,
+    slots: Semaphore,
+    /// `user@host:port`, for messages.
+    address: String,
+    /// The jump host's connection, kept open while this one lives.
+    _through: Option<Arc<Connection>>,
+    /// The `ProxyCommand` process carrying this connection.
+    _proxy: Option<tokio::process::Child>,
+}
+
+impl Connection {
+    /// Turns a helper failure into the transport's error: a lost connection makes the
+    /// host unreachable; a helper that died on a live connection fails only the task.
+    fn failure(&self, error: HelperError) -> TransportError {
+        match error {
+            HelperError::Lost(message) => TransportError::Unreachable(format!(
+                "connection to `{}` lost: {message}",
+                self.address
+            )),
+            HelperError::Broken(message) if self.handle.is_closed() => TransportError::Unreachable(
+                format!("connection to `{}` lost: {message}", self.address),
+            ),
+            HelperError::Broken(message) | HelperError::Refused(message) => {
+                TransportError::Io(message)
+            }
+        }
+    }
+
+    async fn close(&self) {
+        self.slots.close();
+        let helpers: Vec<Helper> =
+            std::mem::take(&mut *self.idle.lock().expect("helper pool lock"));
+        for helper in helpers {
+            helper.close().await;
+        }
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}
+
+#[derive(Debug)]
+enum HelperError {
+    /// The command could not be framed (an empty argv): the helper is still fine.
+    Refused(String),
+    /// The helper is in doubt and must not be reused.
+    Broken(String),
+    /// The connection under the helper went away.
+    Lost(String),
+}
+
+/// One helper shell on its own session channel.
+struct Helper {
+    channel: Option<Channel<client::Msg>>,
+    serial: u64,
+    buffer: Vec<u8>,
+}
+
+impl Helper {
+    async fn start(handle: &client::Handle<HostKeyHandler>) -> Result<Helper, HelperError> {
+        let channel = handle.channel_open_session().await.map_err(|e| {
+            if handle.is_closed() {
+                HelperError::Lost(e.to_string())
+            } else {
+                HelperError::Broken(format!("cannot open a session channel: {e}"))
+            }
+        })?;
+        let mut helper = Helper {
+            channel: Some(channel),
+            serial: 0,
+            buffer: Vec::new(),
+        };
+        let token = framing::new_token();
+        let channel = helper.channel.as_ref().expect("channel");
+        let sent = async {
+            channel.exec(true, framing::HELPER_COMMAND).await?;
+            channel
+                .data(framing::start_snippet(&token).as_bytes())
+                .await
+        };
+        sent.await
+            .map_err(|e| HelperError::Lost(format!("cannot start a shell: {e}")))?;
+        match helper.read_reply(&token).await {
+            Ok(_) => Ok(helper),
+            Err(HelperError::Broken(message)) => Err(HelperError::Broken(format!(
+                "cannot start the helper shell `/bin/sh`: {message}"
+            ))),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn run(&mut self, exec: &Exec) -> Result<Output, HelperError> {
+        let token = framing::new_token();
+        let snippet =
+            framing::command_snippet(exec, &token, self.serial).map_err(HelperError::Refused)?;
+        self.serial += 1;
+        let channel = self.channel.as_ref().expect("an open helper has a channel");
+        channel
+            .data(snippet.as_bytes())
+            .await
+            .map_err(|e| HelperError::Lost(e.to_string()))?;
+        self.read_reply(&token).await
+    }
+
+    async fn read_reply(&mut self, token: &str) -> Result<Output, HelperError> {
+        let channel = self.channel.as_mut().expect("an open helper has a channel");
+        // The helper's own messages (it could not create a file) come on its stderr and
+        // belong to the command being run.
+        let mut helper_stderr = Vec::new();
+        let mut exit_status = None;
+        loop {
+            if let Some((mut output, used)) =
+                framing::parse_reply(&self.buffer, token).map_err(HelperError::Broken)?
+            {
+                self.buffer.drain(..used);
+                output.stderr.extend_from_slice(&helper_stderr);
+                return Ok(output);
+            }
+            match channel.wait().await {
+                Some(ChannelMsg::Data { data }) => self.buffer.extend_from_slice(&data),
+                Some(ChannelMsg::ExtendedData { data, .. }) => {
+                    helper_stderr.extend_from_slice(&data)
+                }
+                Some(ChannelMsg::ExitStatus { exit_status: code }) => exit_status = Some(code),
+                Some(ChannelMsg::Failure) => {
+                    return Err(HelperError::Broken(
+                        "the host refused to run a command on the channel".to_string(),
+                    ))
+                }
+                Some(ChannelMsg::Eof | ChannelMsg::Close) => {
+                    let mut message = "the helper shell exited".to_string();
+                    if let Some(code) = exit_status {
+                        message.push_str(&format!(" with status {code}"));
+                    }
+                    let stderr = String::from_utf8_lossy(&helper_stderr);
+                    if !stderr.trim().is_empty() {
+                        message.push_str(&format!(": {}", stderr.trim()));
+                    }
+                    return Err(HelperError::Broken(message));
+                }
+                // The session dropped the channel: the connection is gone.
+                None => return Err(HelperError::Lost("the connection closed".to_string())),
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Ends the helper: end of input makes the shell exit and remove its files.
+    async fn close(mut self) {
+        if let Some(channel) = self.channel.take() {
+            let _ = channel.eof().await;
+            let _ = channel.close().await;
+        }
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        // A helper dropped mid-command (its task was cancelled) is closed in the
+        // background when a runtime is there; otherwise the connection's end closes it.
+        if let Some(channel) = self.channel.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = channel.eof().await;
+                    let _ = channel.close().await;
+                });
+            }
+        }
+    }
+}
+
+async fn connect_within_timeout(settings: &SshSettings) -> Result<Connection, TransportError> {
+    let limit = settings.connect_timeout;
+    let through = if settings.jump_hosts.is_empty() {
+        None
+    } else {
+        Some(
+            tokio::time::timeout(limit, jump_connection(&settings.jump_hosts))
+                .await
+                .map_err(|_| {
+                    unreachable_error(
+                        settings,
+                        &format!(
+                            "timed out after {} s reaching the jump host",
+                            limit.as_secs_f64()
+                        ),
+                    )
+                })??,
+        )
+    };
+    tokio::time::timeout(limit, connect(settings, through))
+        .await
+        .map_err(|_| {
+            unreachable_error(
+                settings,
+                &format!("timed out after {} s", limit.as_secs_f64()),
+            )
+        })?
+}
+
+fn unreachable_error(settings: &SshSettings, cause: &str) -> TransportError {
+    TransportError::Unreachable(format!(
+        "failed to connect to the host via ssh: {}@{} port {}: {cause}",
+        settings.user, settings.host, settings.port
+    ))
+}
+
+/// The connection to the last jump host of a chain, shared by every target behind it.
+async fn jump_connection(hops: &[SshSettings]) -> Result<Arc<Connection>, TransportError> {
+    type Registry = Mutex<HashMap<String, Arc<tokio::sync::Mutex<Weak<Connection>>>>>;
+    static REGISTRY: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    let mut through: Option<Arc<Connection>> = None;
+    let mut key = String::new();
+    for hop in hops {
+        key.push_str(&hop.address());
+        key.push(',');
+        let entry = REGISTRY
+            .get_or_init(Default::default)
+            .lock()
+            .expect("jump registry lock")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        // Targets behind one bastion wait here for its single connection.
+        let mut shared = entry.lock().await;
+        let connection = match shared.upgrade().filter(|c| !c.handle.is_closed()) {
+            Some(connection) => connection,
+            None => {
+                let connection = Arc::new(connect(hop, through.clone()).await?);
+                *shared = Arc::downgrade(&connection);
+                connection
+            }
+        };
+        through = Some(connection);
+    }
+    Ok(through.expect("at least one hop"))
+}
+
+/// Connects, checks the host key and logs in.
+async fn connect(
+    settings: &SshSettings,
+    through: Option<Arc<Connection>>,
+) -> Result<Connection, TransportError> {
+    let host_key_name = settings.host_key_name();
+    let known_hosts = Arc::new(KnownHosts::load(
+        &settings
+            .user_known_hosts_files
+            .iter()
+            .chain(&settings.global_known_hosts_files)
+            .cloned()
+            .collect::<Vec<_>>(),
+    ));
+    let mut config = client::Config {
+        nodelay: true,
+        keepalive_interval: settings.keepalive_interval,
+        keepalive_max: settings.keepalive_max,
+        ..Default::default()
+    };
+    // Ask for the kind of key known_hosts holds, as OpenSSH does, so a host known by
+    // its RSA key is not reported unknown because it also has an ed25519 one.
+    let known_algorithms = known_hosts.known_algorithms(&host_key_name);
+    if !known_algorithms.is_empty() {
+        let mut order = known_algorithms.clone();
+        order.extend(
+            config
+                .preferred
+                .key
+                .iter()
+                .filter(|a| !known_algorithms.contains(a))
+                .cloned(),
+        );
+        config.preferred.key = order.into();
+    }
+    if known_hosts.has_authority(&host_key_name) {
+        config.preferred.host_key_certificates = config.preferred.key.clone();
+    }
+    let verdict = Arc::new(HostKeyOutcome::default());
+    let handler = HostKeyHandler {
+        name: host_key_name.clone(),
+        principal: settings
+            .host_key_alias
+            .clone()
+            .unwrap_or_else(|| settings.host.clone()),
+        policy: settings.host_key_checking,
+        known_hosts,
+        record_to: settings.user_known_hosts_files.first().cloned(),
+        hash: settings.hash_known_hosts,
+        outcome: verdict.clone(),
+    };
+    let config = Arc::new(config);
+    let fail = |cause: String| unreachable_error(settings, &cause);
+    let mut proxy = None;
+    let result = match (&through, &settings.proxy_command) {
+        (Some(jump), _) => {
+            let channel = jump
+                .handle
+                .channel_open_direct_tcpip(
+                    settings.host.clone(),
+                    settings.port.into(),
+                    "127.0.0.1",
+                    0,
+                )
+                .await
+                .map_err(|e| {
+                    fail(format!(
+                        "the jump host `{}` could not open a tunnel: {}",
+                        jump.address,
+                        describe_russh_error(&e)
+                    ))
+                })?;
+            client::connect_stream(config, channel.into_stream(), handler).await
+        }
+        (None, Some(command)) => {
+            let mut child = tokio::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("exec {command}"))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| fail(format!("cannot run the ProxyCommand `{command}`: {e}")))?;
+            let stream = tokio::io::join(
+                child.stdout.take().expect("piped stdout"),
+                child.stdin.take().expect("piped stdin"),
+            );
+            proxy = Some(child);
+            client::connect_stream(config, stream, handler).await
+        }
+        (None, None) => {
+            let stream = tcp_connect(&settings.host, settings.port)
+                .await
+                .map_err(fail)?;
+            client::connect_stream(config, stream, handler).await
+        }
+    };
+    let mut handle = result.map_err(|error| match verdict.refusal() {
+        Some(refusal) => TransportError::Unreachable(refusal),
+        None => fail(describe_russh_error(&error)),
+    })?;
+    auth::authenticate(&mut handle, settings, !verdict.changed_key_accepted())
+        .await
+        .map_err(TransportError::Unreachable)?;
+    Ok(Connection {
+        handle,
+        idle: Mutex::new(Vec::new()),
+        slots: Semaphore::new(MAX_HELPERS),
+        address: settings.address(),
+        _through: through,
+        _proxy: proxy,
+    })
+}
+
+/// TCP to the first address of `host` that answers.
+async fn tcp_connect(host: &str, port: u16) -> Result<tokio::net::TcpStream, String> {
+    let addresses: Vec<_> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve host name `{host}`: {e}"))?
+        .collect();
+    let mut last_error = format!("host name `{host}` has no address");
+    for address in addresses {
+        match tokio::net::TcpStream::connect(address).await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Err(error) => last_error = describe_io_error(&error),
+        }
+    }
+    Err(last_error)
+}
+
+fn describe_io_error(error: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        ErrorKind::ConnectionReset => "connection reset by peer".to_string(),
+        ErrorKind::TimedOut => "connection timed out".to_string(),
+        ErrorKind::UnexpectedEof => "the host closed the connection".to_string(),
+        _ => {
+            let text = error.to_string();
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => text,
+            }
+        }
+    }
+}
+
+fn describe_russh_error(error: &russh::Error) -> String {
+    match error {
+        russh::Error::IO(io) => describe_io_error(io),
+        russh::Error::Disconnect => {
+            "the host closed the connection during the handshake".to_string()
+        }
+        russh::Error::ChannelOpenFailure(reason) => format!("{reason:?}"),
+        other => format!("ssh handshake failed: {other}"),
+    }
+}
+
+/// What the host key check decided, read after the handshake.
+#[derive(Default)]
+struct HostKeyOutcome {
+    refusal: Mutex<Option<String>>,
+    changed_key_accepted: AtomicBool,
+}
+
+impl HostKeyOutcome {
+    fn refusal(&self) -> Option<String> {
+        self.refusal.lock().expect("outcome lock").clone()
+    }
+
+    fn changed_key_accepted(&self) -> bool {
+        self.changed_key_accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// Checks the host's key against `known_hosts` during the handshake.
+struct HostKeyHandler {
+    name: String,
+    principal: String,
+    policy: HostKeyChecking,
+    known_hosts: Arc<KnownHosts>,
+    record_to: Option<PathBuf>,
+    hash: bool,
+    outcome: Arc<HostKeyOutcome>,
+}
+
+impl HostKeyHandler {
+    fn refuse(&self, message: String) -> Result<bool, russh::Error> {
+        *self.outcome.refusal.lock().expect("outcome lock") = Some(message);
+        Ok(false)
+    }
+
+    fn record(&self, key: &PublicKey) {
+        let Some(path) = &self.record_to else {
+            return;
+        };
+        let line = known_hosts::entry_line(&self.name, key, self.hash);
+        match known_hosts::record(path, &line) {
+            Ok(()) => tracing::info!(
+                "added the host key of `{}` to {}",
+                self.name,
+                display_path(path)
+            ),
+            Err(error) => tracing::warn!(
+                "cannot add the host key of `{}` to {}: {error}",
+                self.name,
+                display_path(path)
+            ),
+        }
+    }
+
+    fn check_key(&self, key: &PublicKey) -> Result<bool, russh::Error> {
+        let fingerprint = format!("{} {}", key.algorithm(), key.fingerprint(HashAlg::Sha256));
+        match self.known_hosts.check_key(&self.name, key) {
+            Verdict::Known => Ok(true),
+            Verdict::Revoked { path, line } => self.refuse(format!(
+                "host key for `{}` ({fingerprint}) is marked @revoked in {}:{line}",
+                self.name,
+                display_path(&path)
+            )),
+            Verdict::Changed { path, line } => {
+                let place = format!("{}:{line}", display_path(&path));
+                if self.policy == HostKeyChecking::Off {
+                    tracing::warn!(
+                        "host key for `{}` changed ({fingerprint}, see {place}); going on since host key checking is off, without password authentication",
+                        self.name
+                    );
+                    self.outcome
+                        .changed_key_accepted
+                        .store(true, Ordering::SeqCst);
+                    Ok(true)
+                } else {
+                    self.refuse(format!(
+                        "host key for `{}` changed ({fingerprint}): see {place}; if the host was rebuilt, remove that line (ssh-keygen -R '{}' -f {})",
+                        self.name,
+                        self.name,
+                        display_path(&path)
+                    ))
+                }
+            }
+            Verdict::Unknown => match self.policy {
+                HostKeyChecking::Strict => self.refuse(format!(
+                    "host key for `{}` is not known ({fingerprint}) and host key checking is strict: add it to {}, or use StrictHostKeyChecking=accept-new",
+                    self.name,
+                    self.record_to
+                        .as_deref()
+                        .map(display_path)
+                        .unwrap_or_else(|| "known_hosts".to_string())
+                )),
+                HostKeyChecking::AcceptNew | HostKeyChecking::Off => {
+                    self.record(key);
+                    Ok(true)
+                }
+            },
+        }
+    }
+}
+
+impl client::Handler for HostKeyHandler {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        server_key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        match server_key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => self.check_key(key),
+            PublicKeyOrCertificate::Certificate(certificate) => {
+                match self
+                    .known_hosts
+                    .check_certificate(&self.name, &self.principal, certificate)
+                {
+                    Ok(()) => Ok(true),
+                    Err(_) if self.policy == HostKeyChecking::Off => Ok(true),
+                    Err(reason) => self.refuse(format!(
+                        "host certificate for `{}` refused: {reason}",
+                        self.name
+                    )),
+                }
+            }
+        }
+    }
+}

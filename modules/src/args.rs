@@ -205,12 +205,12 @@ pub mod file_mode {
                 .map(Mode::Octal)
                 .map_err(|_| format!("`{s}` is not an octal mode"));
         }
-        if s.chars()
-            .all(|c| "ugoa+-=rwxXst,".contains(c))
-        {
+        if s.chars().all(|c| "ugoa+-=rwxXst,".contains(c)) {
             return Ok(Mode::Symbolic(s.to_string()));
         }
-        Err(format!("`{s}` is not a file mode (write it as \"0644\" or \"u=rw,g=r,o=r\")"))
+        Err(format!(
+            "`{s}` is not a file mode (write it as \"0644\" or \"u=rw,g=r,o=r\")"
+        ))
     }
 
     /// Applies a mode to a file's current permission bits.
@@ -274,7 +274,9 @@ pub mod list_or_csv {
     use serde::{Deserialize, Deserializer};
     use serde_json::Value;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<String>, D::Error> {
         let value = Value::deserialize(deserializer)?;
         Ok(match value {
             Value::Null => Vec::new(),

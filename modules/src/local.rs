@@ -164,7 +164,10 @@ fn write_atomically(path: &str, content: &[u8], attrs: &FileAttrs) -> Result<(),
     let result = (|| {
         file.write_all(content).map_err(|e| io("writing", e))?;
         file.sync_all().map_err(|e| io("syncing", e))?;
-        let mode = attrs.mode.or(existing_mode).unwrap_or_else(|| 0o666 & !umask());
+        let mode = attrs
+            .mode
+            .or(existing_mode)
+            .unwrap_or_else(|| 0o666 & !umask());
         std::fs::set_permissions(&temp_path, std::fs::Permissions::from_mode(mode))
             .map_err(|e| io("setting the mode of", e))?;
         if attrs.owner.is_some() || attrs.group.is_some() {

@@ -70,7 +70,10 @@ impl Args for ShellArgs {}
 impl Module for ShellArgs {
     fn plan<'a>(&'a self, host: &'a Host<'a>) -> BoxFuture<'a, Result<Plan, ModuleError>> {
         Box::pin(async move {
-            let shell = self.executable.clone().unwrap_or_else(|| "/bin/sh".to_string());
+            let shell = self
+                .executable
+                .clone()
+                .unwrap_or_else(|| "/bin/sh".to_string());
             let mut exec = Exec::new([shell, "-c".to_string(), self.cmd.clone()]);
             exec.stdin = stdin_bytes(&self.stdin, self.stdin_add_newline);
             exec.cwd = self.chdir.clone();

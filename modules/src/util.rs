@@ -143,7 +143,10 @@ pub async fn path_state(
         if stderr.contains("No such file") || stderr.contains("Not a directory") {
             return Ok(PathState::default());
         }
-        return Err(TransportError::Io(format!("stat {path}: {}", stderr.trim())));
+        return Err(TransportError::Io(format!(
+            "stat {path}: {}",
+            stderr.trim()
+        )));
     }
     let text = output.stdout_text();
     parse_stat_line(text.trim_end_matches('\n'))
@@ -236,10 +239,8 @@ mod tests {
         assert!(state.is_file());
         assert_eq!(state.mode, 0o644);
         assert_eq!(state.size, 12);
-        let link = parse_stat_line(
-            "symbolic link|777|root|root|0|0|4|1|1|1|7|1|1|'/a' -> '/b c'",
-        )
-        .unwrap();
+        let link = parse_stat_line("symbolic link|777|root|root|0|0|4|1|1|1|7|1|1|'/a' -> '/b c'")
+            .unwrap();
         assert_eq!(link.link_target.as_deref(), Some("/b c"));
     }
 }

@@ -59,6 +59,27 @@ pub struct Host<'a> {
 pub trait Controller: Send + Sync {
     /// Reads a controller-side file named by a task; the error says where it was searched.
     fn read_file(&self, path: &str) -> Result<Vec<u8>, String>;
+
+    /// Finds a controller-side path (file or directory) the same way `read_file` does.
+    fn find(&self, path: &str) -> Result<ControllerPath, String> {
+        Err(format!("`{path}` cannot be looked up on this controller"))
+    }
+
+    /// Every file under a controller-side directory found by `find`, as paths relative to
+    /// it, sorted; directories (even empty ones) are listed with a trailing `/`.
+    fn list(&self, path: &str) -> Result<Vec<String>, String> {
+        Err(format!("`{path}` cannot be listed on this controller"))
+    }
+}
+
+/// A controller-side path as `Controller::find` found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControllerPath {
+    /// Where it was found, absolute.
+    pub path: String,
+    pub is_dir: bool,
+    /// Permission bits (e.g. 0o755), for `mode: preserve`.
+    pub mode: u32,
 }
 
 /// A module with its arguments already checked: ready to plan against a host.

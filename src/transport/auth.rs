@@ -5,11 +5,11 @@
 //! Keys with a passphrase are skipped (there is no prompt yet): load them into the agent.
 
 use super::ssh_settings::{Agent, SshSettings};
-use russh::client::{Handle, Handler, KeyboardInteractiveAuthResponse};
+use russh::client::{AuthResult, Handle, Handler, KeyboardInteractiveAuthResponse};
 use russh::keys::agent::client::AgentClient;
 use russh::keys::agent::AgentIdentity;
 use russh::keys::{load_openssh_certificate, load_secret_key, Certificate, PrivateKeyWithHashAlg};
-use russh::{AuthResult, MethodKind};
+use russh::MethodKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

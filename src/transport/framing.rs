@@ -241,8 +241,9 @@ mod tests {
     use std::process::{Command, Stdio};
 
     /// Runs snippets through a real local `sh`, as the helper on a host would.
-    fn through_sh(snippets: &[String]) -> Vec<u8> {
+    fn through_sh(snippets: &[String], tmpdir: &std::path::Path) -> Vec<u8> {
         let mut child = Command::new("/bin/sh")
+            .env("TMPDIR", tmpdir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -263,13 +264,21 @@ mod tests {
     }
 
     fn run_all(execs: &[Exec]) -> Vec<Output> {
+        let tmpdir = tempfile::tempdir().unwrap();
+        let outputs = run_all_in(execs, tmpdir.path());
+        let left: Vec<_> = std::fs::read_dir(tmpdir.path()).unwrap().collect();
+        assert!(left.is_empty(), "the helper removed its directory on exit");
+        outputs
+    }
+
+    fn run_all_in(execs: &[Exec], tmpdir: &std::path::Path) -> Vec<Output> {
         let start = new_token();
         let tokens: Vec<String> = execs.iter().map(|_| new_token()).collect();
         let mut snippets = vec![start_snippet(&start)];
         for (serial, (exec, token)) in execs.iter().zip(&tokens).enumerate() {
             snippets.push(command_snippet(exec, token, serial as u64).unwrap());
         }
-        let bytes = through_sh(&snippets);
+        let bytes = through_sh(&snippets, tmpdir);
         let (ready, mut position) = parse_reply(&bytes, &start).unwrap().unwrap();
         assert_eq!(ready.rc, 0);
         let mut outputs = Vec::new();
@@ -295,11 +304,7 @@ mod tests {
                     ("RPLAY_A".into(), "x y'z".into()),
                     ("odd-name".into(), "v".into()),
                 ],
-                ..Exec::new([
-                    "sh",
-                    "-c",
-                    "printf '%s|' \"$RPLAY_A\"; env | grep '^odd-name='",
-                ])
+                ..Exec::new(["env"])
             },
             Exec::new(["pwd"]).cwd("/"),
             Exec::new(["pwd"]).cwd("/nonexistent/dir"),
@@ -311,7 +316,9 @@ mod tests {
         assert_eq!(outputs[0].stderr, b"err\n");
         assert_eq!(outputs[1], Output::default());
         assert_eq!(outputs[2].stdout, b"it's \"quoted\"\n\0binary\xff");
-        assert_eq!(outputs[3].stdout, b"x y'z|odd-name=v\n");
+        let env = outputs[3].stdout_text();
+        assert!(env.lines().any(|l| l == "RPLAY_A=x y'z"), "{env}");
+        assert!(env.lines().any(|l| l == "odd-name=v"), "{env}");
         assert_eq!(outputs[4].stdout, b"/\n");
         assert_eq!(outputs[5].rc, 2);
         assert_eq!(
@@ -343,13 +350,27 @@ mod tests {
 
     #[test]
     fn many_commands_clean_their_files_up() {
-        let execs: Vec<Exec> = (0..(CLEANUP_EVERY + 3))
-            .map(|i| Exec::new(["sh", "-c", &format!("echo {i}; ls \"$TMPDIR\" >/dev/null")]))
+        let tmpdir = tempfile::tempdir().unwrap();
+        let mut execs: Vec<Exec> = (0..(CLEANUP_EVERY + 3))
+            .map(|i| Exec::new(["echo", &i.to_string()]))
             .collect();
-        let outputs = run_all(&execs);
-        for (i, output) in outputs.iter().enumerate() {
+        // Lists the helper's files from inside: those of the three commands since the
+        // last cleanup, and its own.
+        execs.push(Exec::new([
+            "sh",
+            "-c",
+            "cd \"$TMPDIR\"/rplay.* && ls | sort | tr '\\n' ' '",
+        ]));
+        let outputs = run_all_in(&execs, tmpdir.path());
+        for (i, output) in outputs.iter().take(execs.len() - 1).enumerate() {
             assert_eq!(output.stdout_text(), format!("{i}\n"));
         }
+        let n = CLEANUP_EVERY;
+        let expected: String = ["e", "o"]
+            .iter()
+            .flat_map(|kind| (n..n + 4).map(move |i| format!("{kind}{i} ")))
+            .collect();
+        assert_eq!(outputs.last().unwrap().stdout_text(), expected);
     }
 
     #[test]

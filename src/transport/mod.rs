@@ -80,8 +80,12 @@ pub fn for_host(
         "local" => Ok(Arc::new(rplay_modules::local::LocalTransport::new())),
         // Ansible's other names for an SSH connection.
         "ssh" | "smart" | "paramiko" | "paramiko_ssh" | "ansible.builtin.ssh" => {
-            let environment = ssh_settings::Environment::current();
-            let settings = ssh_settings::resolve(name, vars, options, &environment)?;
+            // Read once per run: a thousand hosts need not read `/etc/passwd` a thousand
+            // times, and the environment does not change during a run.
+            static ENVIRONMENT: std::sync::OnceLock<ssh_settings::Environment> =
+                std::sync::OnceLock::new();
+            let environment = ENVIRONMENT.get_or_init(ssh_settings::Environment::current);
+            let settings = ssh_settings::resolve(name, vars, options, environment)?;
             Ok(Arc::new(ssh::SshTransport::new(settings)))
         }
         other => Err(format!(

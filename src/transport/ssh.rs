@@ -105,12 +105,23 @@ impl SshTransport {
             .acquire()
             .await
             .map_err(|_| TransportError::Io("the connection is closing".to_string()))?;
-        let idle = connection.idle.lock().expect("helper pool lock").pop();
-        let mut helper = match idle {
-            Some(helper) => helper,
-            None => Helper::start(&connection.handle)
-                .await
-                .map_err(|error| connection.failure(error))?,
+        let mut helper = loop {
+            let idle = connection.idle.lock().expect("helper pool lock").pop();
+            match idle {
+                Some(mut helper) => {
+                    if helper.is_idle_and_alive() {
+                        break helper;
+                    }
+                    // A helper that died while idle (killed on the host) has run nothing
+                    // yet: replace it rather than fail the command.
+                    helper.close().await;
+                }
+                None => {
+                    break Helper::start(&connection.handle)
+                        .await
+                        .map_err(|error| connection.failure(error))?
+                }
+            }
         };
         let result = match self.settings.command_timeout {
             Some(limit) => tokio::time::timeout(limit, helper.run(exec))
@@ -264,6 +275,28 @@ impl Helper {
         }
     }
 
+    /// Whether nothing arrived since the last reply but what an idle helper may send;
+    /// looks without waiting.
+    fn is_idle_and_alive(&mut self) -> bool {
+        use futures::FutureExt;
+        let Some(channel) = self.channel.as_mut() else {
+            return false;
+        };
+        loop {
+            match channel.wait().now_or_never() {
+                // Nothing pending: the shell is waiting for its next snippet.
+                None => return true,
+                Some(
+                    None | Some(ChannelMsg::Eof | ChannelMsg::Close | ChannelMsg::Data { .. }),
+                ) => return false,
+                Some(Some(ChannelMsg::ExitStatus { .. } | ChannelMsg::ExitSignal { .. })) => {
+                    return false
+                }
+                Some(Some(_)) => {}
+            }
+        }
+    }
+
     async fn run(&mut self, exec: &Exec) -> Result<Output, HelperError> {
         let token = framing::new_token();
         let snippet =
@@ -375,7 +408,7 @@ async fn connect_within_timeout(settings: &SshSettings) -> Result<Connection, Tr
 
 fn unreachable_error(settings: &SshSettings, cause: &str) -> TransportError {
     TransportError::Unreachable(format!(
-        "failed to connect to the host via ssh: {}@{} port {}: {cause}",
+        "failed to connect to `{}@{}` port {} via ssh: {cause}",
         settings.user, settings.host, settings.port
     ))
 }
@@ -568,7 +601,19 @@ fn describe_russh_error(error: &russh::Error) -> String {
         russh::Error::Disconnect => {
             "the host closed the connection during the handshake".to_string()
         }
-        russh::Error::ChannelOpenFailure(reason) => format!("{reason:?}"),
+        russh::Error::ChannelOpenFailure(reason) => match reason {
+            russh::ChannelOpenFailure::AdministrativelyProhibited => {
+                "forwarding is not allowed there (AllowTcpForwarding)".to_string()
+            }
+            russh::ChannelOpenFailure::ConnectFailed => "the connection failed".to_string(),
+            russh::ChannelOpenFailure::UnknownChannelType => {
+                "the host does not support tunnels".to_string()
+            }
+            russh::ChannelOpenFailure::ResourceShortage => {
+                "the host is short of resources".to_string()
+            }
+            russh::ChannelOpenFailure::Other { reason, .. } => reason.clone(),
+        },
         other => format!("ssh handshake failed: {other}"),
     }
 }
@@ -689,10 +734,19 @@ impl client::Handler for HostKeyHandler {
                 {
                     Ok(()) => Ok(true),
                     Err(_) if self.policy == HostKeyChecking::Off => Ok(true),
-                    Err(reason) => self.refuse(format!(
-                        "host certificate for `{}` refused: {reason}",
-                        self.name
-                    )),
+                    // As OpenSSH does, a certificate no CA vouches for may still carry a
+                    // key known_hosts lists as plain.
+                    Err(reason) => {
+                        let key = PublicKey::new(certificate.public_key().clone(), "");
+                        if self.known_hosts.check_key(&self.name, &key) == Verdict::Known {
+                            Ok(true)
+                        } else {
+                            self.refuse(format!(
+                                "host certificate for `{}` refused: {reason}",
+                                self.name
+                            ))
+                        }
+                    }
                 }
             }
         }

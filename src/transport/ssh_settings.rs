@@ -495,7 +495,7 @@ fn finish(
     } else {
         match ssh.get("identityagent") {
             Some(text) if text.eq_ignore_ascii_case("none") => Agent::None,
-            Some(text) if text == "SSH_AUTH_SOCK" => Agent::FromEnvironment,
+            Some("SSH_AUTH_SOCK") => Agent::FromEnvironment,
             Some(text) => Agent::Socket(PathBuf::from(expand_tokens(text, &tokens))),
             None => Agent::FromEnvironment,
         }

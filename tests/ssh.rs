@@ -1,0 +1,823 @@
+//! The SSH transport against real OpenSSH daemons on loopback ports, started by each test
+//! with `tests/rig/sshd-hosts.sh` and stopped when it ends. All hosts share this machine's
+//! filesystem, so every host writes under its own path.
+//!
+//! Without `/usr/sbin/sshd` these tests fail (install openssh-server; CI does): a test
+//! that cannot reach its target must not pass.
+
+use rplay::template::VarMap;
+use rplay::transport::{for_host, ConnectionOptions};
+use rplay_modules::{Exec, FileAttrs, Transport, TransportError};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// N sshd daemons, stopped on drop.
+struct Rig {
+    dir: tempfile::TempDir,
+    ports: Vec<u16>,
+}
+
+impl Rig {
+    fn start(count: usize) -> Rig {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let output = Command::new(script())
+            .arg(count.to_string())
+            .arg(dir.path())
+            .output()
+            .expect("running tests/rig/sshd-hosts.sh");
+        assert!(
+            output.status.success(),
+            "the sshd rig did not start (is openssh-server installed?):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let ports: Vec<u16> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| line.trim().parse().expect("a port per line"))
+            .collect();
+        assert_eq!(ports.len(), count, "one port per host");
+        Rig { dir, ports }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn text(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"))
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        let path = self.path(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn key(&self) -> String {
+        self.path("id_ed25519").display().to_string()
+    }
+
+    /// Port of host `h{index}` (1-based, as the rig names them).
+    fn port(&self, index: usize) -> u16 {
+        self.ports[index - 1]
+    }
+
+    fn sshd_pid(&self, index: usize) -> u32 {
+        self.text(&format!("h{index}/sshd.pid"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Stops one daemon, as a host going down would.
+    fn stop_host(&self, index: usize) {
+        let pid = self.sshd_pid(index);
+        let status = Command::new("kill").arg(pid.to_string()).status().unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The helper shells of hosts h1..hN removed their files once rplay was done with
+    /// them (the rig points each host's `TMPDIR` into its own directory).
+    fn assert_helpers_cleaned_up(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for index in 1..=count {
+            let tmp = self.path(&format!("h{index}/tmp"));
+            loop {
+                let left: Vec<String> = std::fs::read_dir(&tmp)
+                    .unwrap_or_else(|e| panic!("reading {}: {e}", tmp.display()))
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                if left.is_empty() {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "h{index} kept {left:?} after rplay ended"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// How many logins host `h{index}` accepted, from its log.
+    fn logins(&self, index: usize) -> usize {
+        self.text(&format!("h{index}/sshd.log"))
+            .matches("Accepted publickey")
+            .count()
+    }
+
+    /// How many sessions (channels running a command) host `h{index}` started.
+    fn sessions(&self, index: usize) -> usize {
+        self.text(&format!("h{index}/sshd.log"))
+            .matches("Starting session")
+            .count()
+    }
+
+    /// An INI inventory of hosts h1..hN, with the rig's key and `known_hosts` file.
+    fn inventory(&self, known_hosts: &Path) -> String {
+        let mut text = String::from("[rig]\n");
+        for (index, port) in self.ports.iter().enumerate() {
+            text.push_str(&format!("h{} ansible_port={port}\n", index + 1));
+        }
+        text.push_str(&format!(
+            "[rig:vars]\nansible_host=127.0.0.1\nansible_user=root\nansible_ssh_private_key_file={}\nansible_ssh_common_args='-o UserKnownHostsFile={}'\n",
+            self.key(),
+            known_hosts.display()
+        ));
+        text
+    }
+
+    /// Variables of host `h{index}` for building a transport directly.
+    fn vars(&self, index: usize) -> VarMap {
+        let mut vars = VarMap::new();
+        vars.insert("ansible_host".into(), "127.0.0.1".into());
+        vars.insert("ansible_port".into(), self.port(index).into());
+        vars.insert("ansible_user".into(), "root".into());
+        vars.insert("ansible_ssh_private_key_file".into(), self.key().into());
+        vars.insert(
+            "ansible_ssh_common_args".into(),
+            format!(
+                "-o UserKnownHostsFile={}",
+                self.path("known_hosts").display()
+            )
+            .into(),
+        );
+        vars
+    }
+
+    fn transport(&self, index: usize) -> Arc<dyn Transport> {
+        for_host(
+            &format!("h{index}"),
+            &self.vars(index),
+            &ConnectionOptions::default(),
+        )
+        .expect("an ssh transport")
+    }
+
+    /// Runs `rplay -i inventory playbook.yml` from the rig's directory, with the rig's
+    /// directory as `HOME` so no personal `~/.ssh` takes part.
+    fn rplay(&self, env: &[(&str, &str)]) -> Run {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rplay"));
+        command
+            .args(["-i", "inventory", "playbook.yml"])
+            .current_dir(self.dir.path())
+            .env("HOME", self.dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("SSH_AUTH_SOCK");
+        for (key, _) in std::env::vars() {
+            if key.starts_with("ANSIBLE_") {
+                command.env_remove(key);
+            }
+        }
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = command.output().expect("running rplay");
+        Run {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            status: output.status.code().unwrap_or(-1),
+        }
+    }
+
+    /// Processes named `name` running under host `h{index}`'s daemon.
+    fn processes_under(&self, index: usize, name: &str) -> usize {
+        self.process_tree(index)
+            .iter()
+            .filter(|(_, comm)| comm == name)
+            .count()
+    }
+
+    /// Pid and command name of every process descending from host `h{index}`'s daemon.
+    fn process_tree(&self, index: usize) -> Vec<(u32, String)> {
+        let root = self.sshd_pid(index);
+        let mut parents = std::collections::HashMap::new();
+        let mut names = std::collections::HashMap::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`; comm may hold spaces, so split after `)`.
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let ppid: u32 = stat[close + 2..]
+                .split(' ')
+                .nth(1)
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            parents.insert(pid, ppid);
+            names.insert(pid, stat[open + 1..close].to_string());
+        }
+        names
+            .into_iter()
+            .filter(|(pid, _)| {
+                let mut current = *pid;
+                for _ in 0..32 {
+                    match parents.get(&current) {
+                        Some(&parent) if parent == root => return true,
+                        Some(&parent) if parent > 1 => current = parent,
+                        _ => return false,
+                    }
+                }
+                false
+            })
+            .collect()
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let _ = Command::new(script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rig/sshd-hosts.sh")
+}
+
+struct Run {
+    stdout: String,
+    stderr: String,
+    status: i32,
+}
+
+impl Run {
+    /// The `PLAY RECAP` line of one host, whitespace squeezed.
+    fn recap(&self, host: &str) -> String {
+        self.stdout
+            .lines()
+            .skip_while(|line| !line.starts_with("PLAY RECAP"))
+            .find(|line| line.split_whitespace().next() == Some(host))
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|| panic!("no recap line for {host} in:\n{}", self.stdout))
+    }
+
+    fn assert_status(&self, status: i32) {
+        assert_eq!(
+            self.status, status,
+            "exit status\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+    }
+}
+
+fn recap(host: &str, ok: u32, changed: u32, unreachable: u32) -> String {
+    format!("{host} : ok={ok} changed={changed} unreachable={unreachable} failed=0 skipped=0 rescued=0 ignored=0")
+}
+
+/// command, file, copy and stat on every host, each writing under `out/HOST`.
+fn node_playbook(out: &Path) -> String {
+    format!(
+        r#"- hosts: all
+  gather_facts: false
+  tasks:
+    - name: ask the host its name
+      command: echo hello from {{{{ inventory_hostname }}}}
+      register: hello
+      changed_when: false
+    - name: a directory per host
+      file:
+        path: {out}/{{{{ inventory_hostname }}}}
+        state: directory
+        mode: "0750"
+    - name: a file per host
+      copy:
+        content: "{{{{ hello.stdout }}}}\n"
+        dest: {out}/{{{{ inventory_hostname }}}}/hello.txt
+        mode: "0640"
+    - stat:
+        path: {out}/{{{{ inventory_hostname }}}}/hello.txt
+      register: written
+    - assert:
+        that:
+          - written.stat.exists
+          - written.stat.mode == "0640"
+"#,
+        out = out.display()
+    )
+}
+
+#[test]
+fn a_playbook_reaches_every_host_over_one_connection_and_runs_again_unchanged() {
+    let rig = Rig::start(3);
+    let out = rig.path("out");
+    rig.write("inventory", &rig.inventory(&rig.path("known_hosts")));
+    rig.write("playbook.yml", &node_playbook(&out));
+
+    let first = rig.rplay(&[]);
+    first.assert_status(0);
+    for host in ["h1", "h2", "h3"] {
+        assert_eq!(first.recap(host), recap(host, 5, 2, 0));
+        assert_eq!(
+            rig.text(&format!("out/{host}/hello.txt")),
+            format!("hello from {host}\n")
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out.join(host).join("hello.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o640);
+    }
+
+    let second = rig.rplay(&[]);
+    second.assert_status(0);
+    rig.assert_helpers_cleaned_up(3);
+    for (index, host) in ["h1", "h2", "h3"].iter().enumerate() {
+        assert_eq!(second.recap(host), recap(host, 5, 0, 0));
+        // Two runs: one login and one helper session each, not one per command.
+        assert_eq!(rig.logins(index + 1), 2, "logins on {host}");
+        assert_eq!(rig.sessions(index + 1), 2, "sessions on {host}");
+    }
+}
+
+#[test]
+fn an_unknown_host_key_is_refused_and_the_other_hosts_finish() {
+    let rig = Rig::start(3);
+    let unknown = format!("[127.0.0.1]:{}", rig.port(2));
+    let known: String = rig
+        .text("known_hosts")
+        .lines()
+        .filter(|line| !line.starts_with(&unknown))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    rig.write("partial_known_hosts", &known);
+    rig.write(
+        "inventory",
+        &rig.inventory(&rig.path("partial_known_hosts")),
+    );
+    rig.write("playbook.yml", &node_playbook(&rig.path("out")));
+
+    let run = rig.rplay(&[]);
+    run.assert_status(4);
+    assert!(
+        run.stdout.contains(&format!(
+            "fatal: [h2]: UNREACHABLE! => {{\"changed\": false, \"msg\": \"host key for `{unknown}` is not known (ssh-ed25519 SHA256:"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("and host key checking is strict"));
+    assert_eq!(run.recap("h1"), recap("h1", 5, 2, 0));
+    assert_eq!(run.recap("h2"), recap("h2", 0, 0, 1));
+    assert_eq!(run.recap("h3"), recap("h3", 5, 2, 0));
+    assert!(!rig.path("out/h2").exists());
+    assert_eq!(rig.logins(2), 0, "no login on a host whose key is unknown");
+}
+
+#[test]
+fn a_changed_host_key_is_refused_naming_the_known_hosts_line() {
+    let rig = Rig::start(2);
+    let other = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(rig.path("other_key"))
+        .status()
+        .unwrap();
+    assert!(other.success());
+    let other_key: String = rig
+        .text("other_key.pub")
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let changed = format!("[127.0.0.1]:{}", rig.port(2));
+    let lines: Vec<String> = rig
+        .text("known_hosts")
+        .lines()
+        .map(|line| {
+            if line.starts_with(&changed) {
+                format!("{changed} {other_key}")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    rig.write(
+        "changed_known_hosts",
+        &format!("# rig\n{}\n", lines.join("\n")),
+    );
+    rig.write(
+        "inventory",
+        &rig.inventory(&rig.path("changed_known_hosts")),
+    );
+    rig.write("playbook.yml", &node_playbook(&rig.path("out")));
+
+    let run = rig.rplay(&[]);
+    run.assert_status(4);
+    // Line 1 is the comment, h1 is line 2, h2 line 3.
+    let expected = format!("host key for `{changed}` changed (ssh-ed25519 SHA256:");
+    assert!(run.stdout.contains(&expected), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("see ~/changed_known_hosts:3; if the host was rebuilt, remove that line"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.recap("h1"), recap("h1", 5, 2, 0));
+    assert_eq!(run.recap("h2"), recap("h2", 0, 0, 1));
+
+    // Checking off (Ansible's `host_key_checking = False`) lets the host through.
+    let run = rig.rplay(&[("ANSIBLE_HOST_KEY_CHECKING", "False")]);
+    run.assert_status(0);
+    assert_eq!(run.recap("h2"), recap("h2", 5, 2, 0));
+}
+
+#[test]
+fn a_stopped_sshd_is_unreachable_and_the_other_hosts_finish() {
+    let rig = Rig::start(3);
+    rig.stop_host(3);
+    rig.write("inventory", &rig.inventory(&rig.path("known_hosts")));
+    rig.write("playbook.yml", &node_playbook(&rig.path("out")));
+    let run = rig.rplay(&[]);
+    run.assert_status(4);
+    assert!(
+        run.stdout.contains(&format!(
+            "fatal: [h3]: UNREACHABLE! => {{\"changed\": false, \"msg\": \"failed to connect to `root@127.0.0.1` port {} via ssh: connection refused\"",
+            rig.port(3)
+        )),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.recap("h1"), recap("h1", 5, 2, 0));
+    assert_eq!(run.recap("h2"), recap("h2", 5, 2, 0));
+    assert_eq!(run.recap("h3"), recap("h3", 0, 0, 1));
+}
+
+#[test]
+fn accept_new_records_unknown_keys_which_strict_checking_then_accepts() {
+    let rig = Rig::start(2);
+    rig.write("playbook.yml", &node_playbook(&rig.path("out")));
+    for (file, hash) in [("plain_known_hosts", "no"), ("hashed_known_hosts", "yes")] {
+        let recorded = rig.path(file);
+        let inventory = rig.inventory(&recorded).replace(
+            "ansible_ssh_common_args='-o",
+            &format!(
+                "ansible_ssh_common_args='-o StrictHostKeyChecking=accept-new -o HashKnownHosts={hash} -o"
+            ),
+        );
+        rig.write("inventory", &inventory);
+        rig.rplay(&[]).assert_status(0);
+        let mut lines: Vec<String> = rig.text(file).lines().map(str::to_string).collect();
+        lines.sort();
+        if hash == "no" {
+            let mut expected: Vec<String> = rig
+                .text("known_hosts")
+                .lines()
+                .map(str::to_string)
+                .collect();
+            expected.sort();
+            assert_eq!(lines, expected, "the recorded lines are the hosts' keys");
+        } else {
+            assert_eq!(lines.len(), 2);
+            assert!(lines.iter().all(|l| l.starts_with("|1|")), "{lines:?}");
+        }
+        rig.write("inventory", &rig.inventory(&recorded));
+        let run = rig.rplay(&[]);
+        run.assert_status(0);
+        assert_eq!(run.recap("h1"), recap("h1", 5, 0, 0));
+    }
+}
+
+#[test]
+fn a_certificate_authority_vouches_for_host_keys() {
+    let rig = Rig::start(2);
+    rig.write(
+        "ca_known_hosts",
+        &format!("@cert-authority [127.0.0.1]:* {}", rig.text("host_ca.pub")),
+    );
+    rig.write("inventory", &rig.inventory(&rig.path("ca_known_hosts")));
+    rig.write("playbook.yml", &node_playbook(&rig.path("out")));
+    let run = rig.rplay(&[]);
+    run.assert_status(0);
+
+    // A CA nobody trusts does not.
+    let other = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(rig.path("other_ca"))
+        .status()
+        .unwrap();
+    assert!(other.success());
+    rig.write(
+        "ca_known_hosts",
+        &format!("@cert-authority [127.0.0.1]:* {}", rig.text("other_ca.pub")),
+    );
+    let run = rig.rplay(&[]);
+    run.assert_status(4);
+    assert!(
+        run.stdout.contains("host certificate for `[127.0.0.1]:"),
+        "{}",
+        run.stdout
+    );
+
+    // As with OpenSSH, a plain line for the certificate's key still vouches for it.
+    rig.write(
+        "ca_known_hosts",
+        &format!(
+            "@cert-authority [127.0.0.1]:* {}{}",
+            rig.text("other_ca.pub"),
+            rig.text("known_hosts")
+        ),
+    );
+    rig.rplay(&[]).assert_status(0);
+}
+
+#[test]
+fn ssh_config_supplies_address_port_user_and_key() {
+    let rig = Rig::start(1);
+    rig.write(
+        ".ssh/config",
+        &format!(
+            "Host web\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
+            rig.port(1),
+            rig.key(),
+            rig.path("known_hosts").display()
+        ),
+    );
+    rig.write("inventory", "web\n");
+    rig.write("playbook.yml", &node_playbook(&rig.path("out")));
+    let run = rig.rplay(&[]);
+    run.assert_status(0);
+    assert_eq!(run.recap("web"), recap("web", 5, 2, 0));
+    assert_eq!(rig.text("out/web/hello.txt"), "hello from web\n");
+}
+
+#[test]
+fn targets_behind_a_jump_host_share_one_connection_to_it() {
+    let rig = Rig::start(3);
+    // h1 is the bastion; only h2 and h3 are in the inventory.
+    let inventory = format!(
+        "[behind]\nh2 ansible_port={}\nh3 ansible_port={}\n[behind:vars]\nansible_host=127.0.0.1\nansible_user=root\nansible_ssh_private_key_file={}\nansible_ssh_common_args='-o UserKnownHostsFile={} -J root@127.0.0.1:{}'\n",
+        rig.port(2),
+        rig.port(3),
+        rig.key(),
+        rig.path("known_hosts").display(),
+        rig.port(1)
+    );
+    rig.write("inventory", &inventory);
+    rig.write("playbook.yml", &node_playbook(&rig.path("out")));
+    let run = rig.rplay(&[]);
+    run.assert_status(0);
+    assert_eq!(run.recap("h2"), recap("h2", 5, 2, 0));
+    assert_eq!(run.recap("h3"), recap("h3", 5, 2, 0));
+    assert_eq!(
+        rig.logins(1),
+        1,
+        "one login on the bastion for both targets"
+    );
+    assert_eq!(rig.sessions(1), 0, "no command runs on the bastion");
+    assert_eq!(rig.logins(2), 1);
+    assert_eq!(rig.logins(3), 1);
+}
+
+#[test]
+fn a_proxy_command_carries_the_connection() {
+    let rig = Rig::start(2);
+    // OpenSSH's client, through h1, carries the connection to h2.
+    let proxy = format!(
+        "ssh -i {} -o BatchMode=yes -o UserKnownHostsFile={} -p {} -W %h:%p root@127.0.0.1",
+        rig.key(),
+        rig.path("known_hosts").display(),
+        rig.port(1)
+    );
+    let inventory = format!(
+        "h2 ansible_host=127.0.0.1 ansible_port={} ansible_user=root ansible_ssh_private_key_file={} ansible_ssh_common_args='-o UserKnownHostsFile={} -o \"ProxyCommand={proxy}\"'\n",
+        rig.port(2),
+        rig.key(),
+        rig.path("known_hosts").display(),
+    );
+    rig.write("inventory", &inventory);
+    rig.write("playbook.yml", &node_playbook(&rig.path("out")));
+    let run = rig.rplay(&[]);
+    run.assert_status(0);
+    assert_eq!(run.recap("h2"), recap("h2", 5, 2, 0));
+    assert_eq!(rig.logins(1), 1, "the proxy logged in to h1");
+    assert_eq!(rig.logins(2), 1);
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn output_that_imitates_framing_or_is_binary_comes_back_byte_exact() {
+    let rig = Rig::start(1);
+    let transport = rig.transport(1);
+    let junk = rig.path("junk.bin");
+    runtime().block_on(async {
+        // Bytes that look like a reply header, then random bytes written to a file too.
+        let script = format!(
+            "printf 'rplay-00000000000000000000000000000000 0 1\\n5 a\\n0 b\\n5 total\\n'; head -c 200000 /dev/urandom | tee {}; printf 'err\\0or' >&2; exit 7",
+            junk.display()
+        );
+        let output = transport
+            .run(&Exec::new(["sh", "-c", script.as_str()]))
+            .await
+            .unwrap();
+        let header = b"rplay-00000000000000000000000000000000 0 1\n5 a\n0 b\n5 total\n";
+        let mut expected = header.to_vec();
+        expected.extend(std::fs::read(&junk).unwrap());
+        assert_eq!(output.rc, 7);
+        assert_eq!(output.stdout.len(), expected.len());
+        assert!(output.stdout == expected, "stdout differs");
+        assert_eq!(output.stderr, b"err\0or");
+        // The helper is still in step for the next command.
+        let next = transport
+            .run(&Exec::new(["printf", "%s", "next"]).cwd("/"))
+            .await
+            .unwrap();
+        assert_eq!(next.stdout, b"next");
+    });
+}
+
+#[test]
+fn put_and_get_a_mebibyte_byte_exact() {
+    let rig = Rig::start(1);
+    let transport = rig.transport(1);
+    let path = rig.path("big.bin");
+    let path_text = path.display().to_string();
+    let content: Vec<u8> = (0..(1u32 << 20))
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    runtime().block_on(async {
+        let attrs = FileAttrs {
+            mode: Some(0o600),
+            ..FileAttrs::default()
+        };
+        transport.put(&path_text, &content, &attrs).await.unwrap();
+        assert!(
+            std::fs::read(&path).unwrap() == content,
+            "the file on disk differs"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o600);
+        let back = transport.get(&path_text).await.unwrap().expect("the file");
+        assert!(back == content, "the file read back differs");
+        let missing = rig.path("missing").display().to_string();
+        assert_eq!(transport.get(&missing).await.unwrap(), None);
+        let leftovers: Vec<_> = std::fs::read_dir(rig.dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".rplay"))
+            .collect();
+        assert!(leftovers.is_empty(), "no temporary files left behind");
+    });
+}
+
+#[test]
+fn parallel_callers_share_at_most_four_helper_shells() {
+    let rig = Rig::start(1);
+    let transport = rig.transport(1);
+    let most = runtime().block_on(async {
+        let started = Instant::now();
+        let calls = (0..12).map(|_| {
+            let transport = transport.clone();
+            async move { transport.run(&Exec::new(["sleep", "0.4"])).await.unwrap() }
+        });
+        let watcher = async {
+            let mut most = 0;
+            while started.elapsed() < Duration::from_millis(1000) {
+                most = most.max(rig.processes_under(1, "sleep"));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            most
+        };
+        let (outputs, most) = tokio::join!(futures::future::join_all(calls), watcher);
+        assert!(outputs.iter().all(|o| o.rc == 0));
+        // Twelve 0.4 s commands, four at a time: three rounds, not twelve.
+        assert!(
+            started.elapsed() < Duration::from_millis(4000),
+            "{:?}",
+            started.elapsed()
+        );
+        most
+    });
+    // Sampling may miss a moment when all four run; it never sees a fifth.
+    assert!((2..=4).contains(&most), "{most} commands at once");
+    assert_eq!(rig.logins(1), 1);
+    assert_eq!(rig.sessions(1), 4);
+}
+
+#[test]
+fn a_wrong_key_fails_authentication_naming_the_user_and_keys() {
+    let rig = Rig::start(1);
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(rig.path("wrong_key"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut vars = rig.vars(1);
+    let wrong = rig.path("wrong_key").display().to_string();
+    vars.insert("ansible_ssh_private_key_file".into(), wrong.clone().into());
+    let transport = for_host("h1", &vars, &ConnectionOptions::default()).unwrap();
+    let error = runtime()
+        .block_on(transport.run(&Exec::new(["true"])))
+        .unwrap_err();
+    match error {
+        TransportError::Unreachable(message) => assert!(
+            message.starts_with(&format!(
+                "authentication failed for user `root` (tried {wrong}"
+            )),
+            "{message}"
+        ),
+        other => panic!("expected unreachable, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_connection_lost_mid_command_is_unreachable_and_the_next_call_reconnects() {
+    let rig = Rig::start(1);
+    let transport = rig.transport(1);
+    let runtime = runtime();
+    runtime.block_on(async {
+        let running = {
+            let transport = transport.clone();
+            tokio::spawn(async move { transport.run(&Exec::new(["sleep", "5"])).await })
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while rig.processes_under(1, "sleep") == 0 {
+            assert!(Instant::now() < deadline, "the command never started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Kill the sshd processes serving the connection at once, as a crash or a
+        // network cut would; the listener is left alone.
+        let connection_processes: Vec<String> = rig
+            .process_tree(1)
+            .into_iter()
+            .filter(|(_, name)| name == "sshd")
+            .map(|(pid, _)| pid.to_string())
+            .collect();
+        let killed = Command::new("kill")
+            .arg("-KILL")
+            .args(&connection_processes)
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let error = running.await.unwrap().unwrap_err();
+        assert!(
+            matches!(&error, TransportError::Unreachable(m) if m.contains("lost")),
+            "{error:?}"
+        );
+        assert_eq!(transport.run(&Exec::new(["true"])).await.unwrap().rc, 0);
+    });
+    assert_eq!(rig.logins(1), 2);
+}
+
+#[test]
+fn a_helper_shell_killed_while_idle_is_replaced() {
+    let rig = Rig::start(1);
+    let transport = rig.transport(1);
+    let runtime = runtime();
+    runtime.block_on(async {
+        assert_eq!(transport.run(&Exec::new(["true"])).await.unwrap().rc, 0);
+        let helpers: Vec<String> = rig
+            .process_tree(1)
+            .into_iter()
+            .filter(|(_, name)| name == "sh")
+            .map(|(pid, _)| pid.to_string())
+            .collect();
+        assert_eq!(helpers.len(), 1, "one helper shell");
+        let killed = Command::new("kill")
+            .arg("-KILL")
+            .args(&helpers)
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let output = transport.run(&Exec::new(["echo", "ok"])).await.unwrap();
+        assert_eq!(output.stdout, b"ok\n");
+    });
+    assert_eq!(rig.logins(1), 1, "the connection survived");
+    assert_eq!(rig.sessions(1), 2, "a second helper replaced the first");
+}
+
+#[test]
+fn building_a_transport_does_not_connect() {
+    let rig = Rig::start(1);
+    let transport = rig.transport(1);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(rig.logins(1), 0);
+    let output = runtime()
+        .block_on(transport.run(&Exec::new(["true"])))
+        .unwrap();
+    assert_eq!(output.rc, 0);
+    assert_eq!(rig.logins(1), 1);
+}

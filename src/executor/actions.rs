@@ -412,11 +412,56 @@ struct FileFinder<'a> {
 
 impl Controller for FileFinder<'_> {
     fn read_file(&self, path: &str) -> Result<Vec<u8>, String> {
-        let found = search_paths(self.role, self.playbook_dir, "files", path).ok_or_else(|| {
-            format!("could not find `{path}` in the role's files/ or beside the playbook")
-        })?;
+        let found = self.locate(path)?;
         std::fs::read(&found).map_err(|e| format!("reading {}: {e}", found.display()))
     }
+
+    fn find(&self, path: &str) -> Result<rplay_modules::ControllerPath, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let found = self.locate(path)?;
+        let metadata = std::fs::metadata(&found)
+            .map_err(|e| format!("reading {}: {e}", found.display()))?;
+        Ok(rplay_modules::ControllerPath {
+            path: found.display().to_string(),
+            is_dir: metadata.is_dir(),
+            mode: metadata.permissions().mode() & 0o7777,
+        })
+    }
+
+    fn list(&self, path: &str) -> Result<Vec<String>, String> {
+        let root = self.locate(path)?;
+        let mut entries = Vec::new();
+        list_tree(&root, &root, &mut entries)
+            .map_err(|e| format!("listing {}: {e}", root.display()))?;
+        entries.sort();
+        Ok(entries)
+    }
+}
+
+impl FileFinder<'_> {
+    fn locate(&self, path: &str) -> Result<PathBuf, String> {
+        search_paths(self.role, self.playbook_dir, "files", path).ok_or_else(|| {
+            format!("could not find `{path}` in the role's files/ or beside the playbook")
+        })
+    }
+}
+
+/// Files and directories under `dir`, relative to `root`; directories end with `/`.
+fn list_tree(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let relative = path
+            .strip_prefix(root)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        if path.is_dir() {
+            out.push(format!("{relative}/"));
+            list_tree(root, &path, out)?;
+        } else {
+            out.push(relative);
+        }
+    }
+    Ok(())
 }
 
 fn search_paths(

@@ -266,7 +266,12 @@ fn include_vars(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
             .map_err(|e| {
                 Diagnostic::at(format!("bad `files_matching` pattern: {e}"), &args.span)
             })?;
-        let mut entries: Vec<PathBuf> = walk_dir(&path);
+        // `depth: 0` (the default) reads every level; `depth: 1` only the directory itself.
+        let depth = arg(args, "depth")
+            .and_then(|n| super::number(&n.to_value()))
+            .map(|d| d.max(0.0) as usize)
+            .unwrap_or(0);
+        let mut entries: Vec<PathBuf> = walk_dir(&path, depth, 1);
         entries.sort();
         for entry in entries {
             let name = entry
@@ -310,13 +315,15 @@ fn include_vars(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     Ok(attempt)
 }
 
-fn walk_dir(dir: &Path) -> Vec<PathBuf> {
+fn walk_dir(dir: &Path, depth: usize, level: usize) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
-                out.extend(walk_dir(&path));
+                if depth == 0 || level < depth {
+                    out.extend(walk_dir(&path, depth, level + 1));
+                }
             } else {
                 out.push(path);
             }
@@ -340,7 +347,7 @@ fn group_by(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     let mut attempt = Attempt::from_result(result);
     attempt
         .add_to_groups
-        .push((group, vec![context.host.to_string()]));
+        .push((group, vec![context.host.to_string()], parents));
     Ok(attempt)
 }
 
@@ -365,7 +372,9 @@ fn add_host(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
         groups
     };
     for group in targets {
-        attempt.add_to_groups.push((group, vec![name.clone()]));
+        attempt
+            .add_to_groups
+            .push((group, vec![name.clone()], Vec::new()));
     }
     Ok(attempt)
 }

@@ -90,6 +90,8 @@ pub struct Executor {
     shared: Arc<SharedVars>,
     interrupted: Arc<AtomicBool>,
     started: bool,
+    /// `group_by`/`add_host` changed the inventory since `groups` was last published.
+    groups_changed: bool,
 }
 
 /// Every host's variable layers as a play sees them, for `hostvars`.
@@ -210,6 +212,7 @@ impl Executor {
             extra_vars,
             shared: Arc::new(SharedVars::default()),
             interrupted: Arc::new(AtomicBool::new(false)),
+            groups_changed: false,
         };
         executor.refresh_hosts();
         executor
@@ -645,7 +648,7 @@ impl Executor {
     }
 
     /// `ansible_play_hosts` and `play_hosts` list the hosts still in the play.
-    fn refresh_play_hosts(&self, context: &mut PlayContext) {
+    fn refresh_play_hosts(&mut self, context: &mut PlayContext) {
         let active: Vec<&String> = context
             .all_hosts
             .iter()
@@ -668,6 +671,10 @@ impl Executor {
         magic.insert("ansible_play_hosts".to_string(), value::serialize(&active));
         magic.insert("play_hosts".to_string(), value::serialize(&batch));
         magic.insert("ansible_play_batch".to_string(), value::serialize(&batch));
+        if self.groups_changed {
+            magic.insert("groups".to_string(), value::serialize(&self.inventory.groups()));
+            self.groups_changed = false;
+        }
         context.play_magic = Arc::new(magic);
     }
 
@@ -1278,14 +1285,21 @@ impl Executor {
                 }
             }
         }
-        for (group, members) in &output.add_to_groups {
+        for (group, members, parents) in &output.add_to_groups {
             for member in members {
                 if let Err(error) = self.inventory.add_host_to_group(member, group) {
                     self.sink.warning(&error.message);
                 }
             }
+            if !parents.is_empty() {
+                let parents: Vec<&str> = parents.iter().map(String::as_str).collect();
+                if let Err(error) = self.inventory.add_group_with_parents(group, &parents) {
+                    self.sink.warning(&error.message);
+                }
+            }
         }
         if !output.add_to_groups.is_empty() {
+            self.groups_changed = true;
             self.refresh_hosts();
         }
     }

@@ -56,7 +56,7 @@ pub struct TaskOutput {
     pub delegate_facts_to: Option<String>,
     pub delegated_to: Option<String>,
     pub notify: Vec<String>,
-    pub add_to_groups: Vec<(String, Vec<String>)>,
+    pub add_to_groups: Vec<(String, Vec<String>, Vec<String>)>,
     pub warnings: Vec<String>,
 }
 
@@ -123,7 +123,7 @@ pub struct Attempt {
     pub unreachable: bool,
     pub set_facts: VarMap,
     pub facts: Option<Map<String, serde_json::Value>>,
-    pub add_to_groups: Vec<(String, Vec<String>)>,
+    pub add_to_groups: Vec<(String, Vec<String>, Vec<String>)>,
 }
 
 impl Attempt {

@@ -291,6 +291,60 @@ pub fn truthy(value: &Value) -> bool {
 
 fn register_extensions(env: &mut Environment<'static>) {
     env.add_global("omit", Value::from(OMIT));
+    // Python's dict(): from a list of pairs and/or keyword arguments.
+    env.add_function(
+        "dict",
+        |pairs: Option<Value>, kwargs: minijinja::value::Kwargs| -> Result<Value, minijinja::Error> {
+            let mut entries: Vec<(Value, Value)> = Vec::new();
+            if let Some(pairs) = pairs {
+                if pairs.kind() == ValueKind::Map {
+                    for key in pairs.try_iter()? {
+                        let item = pairs.get_item(&key)?;
+                        entries.push((key, item));
+                    }
+                } else {
+                    for pair in pairs.try_iter()? {
+                        let mut parts = pair.try_iter()?;
+                        match (parts.next(), parts.next(), parts.next()) {
+                            (Some(key), Some(item), None) => entries.push((key, item)),
+                            _ => {
+                                return Err(minijinja::Error::new(
+                                    minijinja::ErrorKind::InvalidOperation,
+                                    "dict() needs pairs of (key, value)",
+                                ))
+                            }
+                        }
+                    }
+                }
+            }
+            for key in kwargs.args() {
+                entries.push((Value::from(key), kwargs.get::<Value>(key)?));
+            }
+            Ok(Value::from_pairs(entries))
+        },
+    );
+    // Tests on controller paths, as Ansible's `exists`, `file`, `directory`, `link`.
+    let path_test = |check: fn(&std::path::Path) -> bool| {
+        move |value: &Value| -> bool { value.as_str().is_some_and(|p| check(std::path::Path::new(p))) }
+    };
+    for prefix in ["", "ansible.builtin."] {
+        env.add_test(format!("{prefix}exists"), path_test(|p| p.exists()));
+        env.add_test(format!("{prefix}file"), path_test(|p| p.is_file()));
+        env.add_test(format!("{prefix}directory"), path_test(|p| p.is_dir()));
+        env.add_test(format!("{prefix}link"), path_test(|p| p.is_symlink()));
+        env.add_test(format!("{prefix}mount"), path_test(is_mount_point));
+    }
+}
+
+fn is_mount_point(path: &std::path::Path) -> bool {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
+        return false;
+    };
+    let wanted = path.display().to_string();
+    mounts
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .any(|mount| mount == wanted)
 }
 
 trait HelpIfNone {

@@ -1,18 +1,5 @@
 //! Connections to hosts: which transport a host gets, from its variables and the command
 //! line. Every transport implements [`rplay_modules::Transport`].
-//!
-//! `ssh` (the default, as in Ansible) is [`ssh::SshTransport`]; `local` runs commands as
-//! child processes of rplay.
-
-mod auth;
-pub mod framing;
-pub mod host_pattern;
-pub mod known_hosts;
-pub mod ssh;
-pub mod ssh_config;
-pub mod ssh_settings;
-
-pub use known_hosts::HostKeyChecking;
 
 use crate::template::VarMap;
 use rplay_modules::Transport;
@@ -20,7 +7,7 @@ use std::sync::Arc;
 
 /// Connection settings from the command line, applied to every host unless the inventory
 /// says otherwise.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ConnectionOptions {
     /// `-c`: the connection type for every host.
     pub connection: Option<String>,
@@ -30,30 +17,6 @@ pub struct ConnectionOptions {
     pub private_key: Option<String>,
     /// `-T`: connection timeout in seconds.
     pub timeout: Option<u64>,
-    /// `--host-key-checking`: wins over inventory variables and ssh options, since it is
-    /// the operator's explicit choice for this run.
-    pub host_key_checking: Option<HostKeyChecking>,
-    /// `-k` / `--ask-pass`: the SSH password, unless `ansible_password` says otherwise.
-    pub password: Option<String>,
-    /// `--ssh-common-args`.
-    pub ssh_common_args: Option<String>,
-    /// `--ssh-extra-args`.
-    pub ssh_extra_args: Option<String>,
-}
-
-impl std::fmt::Debug for ConnectionOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectionOptions")
-            .field("connection", &self.connection)
-            .field("remote_user", &self.remote_user)
-            .field("private_key", &self.private_key)
-            .field("timeout", &self.timeout)
-            .field("host_key_checking", &self.host_key_checking)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("ssh_common_args", &self.ssh_common_args)
-            .field("ssh_extra_args", &self.ssh_extra_args)
-            .finish()
-    }
 }
 
 /// The transport for one host. Building it does not connect: a connection opens on first
@@ -66,26 +29,12 @@ pub fn for_host(
     let connection = options
         .connection
         .clone()
-        .or_else(|| {
-            vars.get("ansible_connection")
-                .filter(|v| !v.is_undefined() && !v.is_none())
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string())
-                })
-        })
+        .or_else(|| vars.get("ansible_connection").map(|v| v.to_string()))
         .unwrap_or_else(|| "ssh".to_string());
     match connection.as_str() {
         "local" => Ok(Arc::new(rplay_modules::local::LocalTransport::new())),
-        // Ansible's other names for an SSH connection.
-        "ssh" | "smart" | "paramiko" | "paramiko_ssh" | "ansible.builtin.ssh" => {
-            let environment = ssh_settings::Environment::current();
-            let settings = ssh_settings::resolve(name, vars, options, &environment)?;
-            Ok(Arc::new(ssh::SshTransport::new(settings)))
-        }
         other => Err(format!(
-            "connection type `{other}` for `{name}` is not available; use `ssh` or `local`"
+            "connection type `{other}` for `{name}` is not available yet; use `ansible_connection=local` or `-c local`"
         )),
     }
 }

@@ -428,8 +428,8 @@ impl Controller for FileFinder<'_> {
     fn find(&self, path: &str) -> Result<rplay_modules::ControllerPath, String> {
         use std::os::unix::fs::PermissionsExt;
         let found = self.locate(path)?;
-        let metadata = std::fs::metadata(&found)
-            .map_err(|e| format!("reading {}: {e}", found.display()))?;
+        let metadata =
+            std::fs::metadata(&found).map_err(|e| format!("reading {}: {e}", found.display()))?;
         Ok(rplay_modules::ControllerPath {
             path: found.display().to_string(),
             is_dir: metadata.is_dir(),
@@ -611,8 +611,26 @@ fn hostname() -> String {
 async fn gather(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     let args = context.args.clone();
     let mut attempt = run_module(context, "setup", args).await?;
-    if let Some(serde_json::Value::Object(facts)) = attempt.result.get("ansible_facts") {
-        attempt.facts = Some(facts.clone());
+    if let Some(serde_json::Value::Object(facts)) = attempt.result.get("ansible_facts").cloned() {
+        // A registered `setup` result names its facts `ansible_*`, as Ansible's does; the
+        // host's `ansible_facts` variable holds them without the prefix.
+        let prefixed: serde_json::Map<String, serde_json::Value> = facts
+            .iter()
+            .map(|(key, value)| {
+                let key = if key.starts_with("ansible_")
+                    || matches!(key.as_str(), "gather_subset" | "module_setup")
+                {
+                    key.clone()
+                } else {
+                    format!("ansible_{key}")
+                };
+                (key, value.clone())
+            })
+            .collect();
+        attempt
+            .result
+            .insert("ansible_facts".into(), serde_json::Value::Object(prefixed));
+        attempt.facts = Some(facts);
     }
     attempt.result.insert("changed".into(), json!(false));
     Ok(attempt)

@@ -92,6 +92,8 @@ pub struct Executor {
     started: bool,
     /// `group_by`/`add_host` changed the inventory since `groups` was last published.
     groups_changed: bool,
+    /// `any_errors_fatal` or `max_fail_percentage` stopped the playbook.
+    aborted: bool,
 }
 
 /// Every host's variable layers as a play sees them, for `hostvars`.
@@ -148,13 +150,20 @@ impl Inherited {
 }
 
 fn merge_common(into: &mut Common, from: &Common) {
+    // Environments merge from the play down to the task; the others replace.
+    let environment = match (&into.environment, &from.environment) {
+        (Some(outer), Some(inner)) => Some(Node::new(
+            NodeValue::Seq(vec![outer.clone(), inner.clone()]),
+            inner.span.clone(),
+        )),
+        (outer, inner) => inner.clone().or_else(|| outer.clone()),
+    };
     macro_rules! take {
         ($($field:ident),*) => {
             $(if from.$field.is_some() { into.$field = from.$field.clone(); })*
         };
     }
     take!(
-        environment,
         become_,
         become_user,
         become_method,
@@ -174,6 +183,7 @@ fn merge_common(into: &mut Common, from: &Common) {
         remote_user,
         module_defaults
     );
+    into.environment = environment;
 }
 
 /// Per-play settings every task of the play needs.
@@ -190,6 +200,8 @@ pub struct PlayContext {
     pub batch: Vec<String>,
     /// Every host of the play (all batches).
     pub all_hosts: Vec<String>,
+    /// Hosts of the batch that had already failed in an earlier play.
+    pub failed_before: Vec<String>,
     pub dir: PathBuf,
     pub play_common: Common,
     /// Set by `meta: end_play` or by `any_errors_fatal`.
@@ -213,6 +225,7 @@ impl Executor {
             shared: Arc::new(SharedVars::default()),
             interrupted: Arc::new(AtomicBool::new(false)),
             groups_changed: false,
+            aborted: false,
         };
         executor.refresh_hosts();
         executor
@@ -272,7 +285,7 @@ impl Executor {
             .playbook_start(&crate::source::display_path(&playbook.path));
         let mut touched: Vec<String> = Vec::new();
         for play in &playbook.plays {
-            if self.interrupted.load(Ordering::SeqCst) {
+            if self.interrupted.load(Ordering::SeqCst) || self.aborted {
                 break;
             }
             let hosts = self.run_play(play).await?;
@@ -389,6 +402,15 @@ impl Executor {
                 max_fail_percentage,
                 batch: batch.clone(),
                 all_hosts: all_hosts.clone(),
+                failed_before: batch
+                    .iter()
+                    .filter(|h| {
+                        self.hosts
+                            .get(*h)
+                            .is_some_and(|s| s.failed || s.unreachable)
+                    })
+                    .cloned()
+                    .collect(),
                 dir: play.dir.clone(),
                 play_common: play.common.clone(),
                 ended: false,
@@ -602,7 +624,7 @@ impl Executor {
             "ansible_play_role_names".to_string(),
             value::serialize(&play.role_names),
         );
-        magic.insert("omit".to_string(), Value::from(crate::template::OMIT));
+        magic.insert("omit".to_string(), crate::template::omit());
         magic.insert(
             "ansible_version".to_string(),
             value::serialize(&serde_json::json!({
@@ -634,12 +656,11 @@ impl Executor {
     /// The layers for `hostvars[host]`: what any task of this play would see, minus the
     /// task's own variables.
     fn host_layers(&self, host: &HostState, context: &PlayContext) -> Vec<Arc<VarMap>> {
+        // As in Ansible, `hostvars` holds inventory variables, facts and what tasks set,
+        // not the play's `vars`.
         vec![
-            context.roles_defaults.clone(),
             host.inventory_vars.clone(),
             host.facts.clone(),
-            context.play_vars.clone(),
-            context.roles_vars.clone(),
             host.runtime_vars.clone(),
             context.play_magic.clone(),
             Arc::new(self.host_magic(&host.name)),
@@ -672,7 +693,10 @@ impl Executor {
         magic.insert("play_hosts".to_string(), value::serialize(&batch));
         magic.insert("ansible_play_batch".to_string(), value::serialize(&batch));
         if self.groups_changed {
-            magic.insert("groups".to_string(), value::serialize(&self.inventory.groups()));
+            magic.insert(
+                "groups".to_string(),
+                value::serialize(&self.inventory.groups()),
+            );
             self.groups_changed = false;
         }
         context.play_magic = Arc::new(magic);
@@ -732,6 +756,19 @@ impl Executor {
                 Value::from(role.path.display().to_string()),
             );
             magic.insert("role_name".to_string(), Value::from(role.name.as_str()));
+            let mut role_names: Vec<String> = context
+                .play_magic
+                .get("role_names")
+                .and_then(|v| v.try_iter().ok())
+                .map(|names| names.map(|n| n.to_string()).collect())
+                .unwrap_or_default();
+            if !role_names.contains(&role.name) {
+                role_names.push(role.name.clone());
+            }
+            magic.insert(
+                "ansible_role_names".to_string(),
+                value::serialize(&role_names),
+            );
             magic.insert(
                 "ansible_role_name".to_string(),
                 Value::from(role.name.as_str()),
@@ -793,12 +830,17 @@ impl Executor {
 
     /// `any_errors_fatal` and `max_fail_percentage` end the play for everyone.
     fn check_failure_limits(&mut self, hosts: &[String], context: &mut PlayContext) {
-        let batch = &context.batch;
+        // Hosts that failed in an earlier play do not count in this one.
+        let batch: Vec<&String> = context
+            .batch
+            .iter()
+            .filter(|h| !context.failed_before.contains(*h))
+            .collect();
         let failed = batch
             .iter()
             .filter(|h| {
                 self.hosts
-                    .get(*h)
+                    .get(h.as_str())
                     .is_some_and(|s| s.failed || s.unreachable)
             })
             .count();
@@ -809,7 +851,9 @@ impl Executor {
             .max_fail_percentage
             .is_some_and(|limit| (failed as f64) * 100.0 / (batch.len() as f64) > limit);
         if context.any_errors_fatal || over_limit {
+            // The play stops for every host, and so does the rest of the playbook.
             context.ended = true;
+            self.aborted = true;
             let _ = hosts;
         }
     }
@@ -1259,7 +1303,16 @@ impl Executor {
                 value::from_json(&serde_json::Value::Object(output.result.clone())),
             );
         }
-        state.extend_runtime(output.set_facts.clone());
+        // With `delegate_facts`, what the task sets belongs to the delegate.
+        match output.delegate_facts_to.as_deref() {
+            Some(other) if other != host => {
+                let facts = output.set_facts.clone();
+                if let Some(other_state) = self.hosts.get_mut(other) {
+                    other_state.extend_runtime(facts);
+                }
+            }
+            _ => state.extend_runtime(output.set_facts.clone()),
+        }
         if let Some(facts) = &output.facts {
             let target = output.delegate_facts_to.clone();
             match target {

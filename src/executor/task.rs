@@ -9,7 +9,7 @@ use crate::inventory::Inventory;
 use crate::node::{Node, NodeValue};
 use crate::playbook::{Common, Task, TaskKind};
 use crate::report::Status;
-use crate::template::{truthy, Scope, Templar, VarMap, OMIT};
+use crate::template::{truthy, Scope, Templar, VarMap};
 use minijinja::Value;
 use rplay_modules::{Diff, Transport};
 use serde_json::{json, Map};
@@ -586,17 +586,23 @@ impl TaskContext<'_> {
             .templar
             .render_deep(&node.to_value(), scope, &node.span)?;
         let mut environment = Vec::new();
-        let entries: Vec<Value> = match value.kind() {
-            minijinja::value::ValueKind::Seq => {
-                value.try_iter().map(|i| i.collect()).unwrap_or_default()
+        // Nested lists come from merging play, block and task environments, outer first.
+        fn flatten(value: Value, out: &mut Vec<Value>) {
+            if value.kind() == minijinja::value::ValueKind::Seq {
+                for item in value.try_iter().into_iter().flatten() {
+                    flatten(item, out);
+                }
+            } else {
+                out.push(value);
             }
-            _ => vec![value],
-        };
+        }
+        let mut entries = Vec::new();
+        flatten(value, &mut entries);
         for entry in entries {
             if let Ok(keys) = entry.try_iter() {
                 for key in keys {
                     let item = entry.get_item(&key).unwrap_or_default();
-                    if item.as_str() == Some(OMIT) {
+                    if crate::template::is_omit(&item) {
                         continue;
                     }
                     environment.push((
@@ -757,7 +763,7 @@ pub fn render_args(templar: &Templar, args: &Node, scope: &Scope) -> Result<Node
         match &node.value {
             NodeValue::String(text) if crate::template::is_template(text) => {
                 let value = templar.render_value(text, scope, &node.span)?;
-                if value.as_str() == Some(OMIT) {
+                if crate::template::is_omit(&value) {
                     return Ok(None);
                 }
                 Ok(Some(Node::from_value(&value, &node.span)))

@@ -26,6 +26,33 @@ pub fn is_template(text: &str) -> bool {
 /// The placeholder `omit` stands for: an argument whose value is this is dropped.
 pub const OMIT: &str = "__omit_place_holder__8d0fc1c2d1e1";
 
+/// `omit`: a value of its own kind (not a string, as in Ansible 2.19) that prints as the
+/// placeholder, so an argument set to it can be recognised and dropped.
+#[derive(Debug)]
+struct Omit;
+
+impl minijinja::value::Object for Omit {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Plain
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result
+    where
+        Self: Sized + 'static,
+    {
+        f.write_str(OMIT)
+    }
+}
+
+pub fn omit() -> Value {
+    Value::from_object(Omit)
+}
+
+/// Whether a value is `omit` (or its placeholder text).
+pub fn is_omit(value: &Value) -> bool {
+    value.downcast_object_ref::<Omit>().is_some() || value.as_str() == Some(OMIT)
+}
+
 /// Guards against templates that never end (`{% for i in range(10**9) %}`).
 const FUEL: u64 = 50_000_000;
 
@@ -290,11 +317,58 @@ pub fn truthy(value: &Value) -> bool {
 }
 
 fn register_extensions(env: &mut Environment<'static>) {
-    env.add_global("omit", Value::from(OMIT));
+    env.add_global("omit", omit());
+    // Jinja2's truncate(s, length=255, killwords=False, end='...', leeway=5), positional
+    // arguments included (minijinja-contrib's takes keywords only).
+    env.add_filter(
+        "truncate",
+        |value: &Value,
+         args: minijinja::value::Rest<Value>,
+         kwargs: minijinja::value::Kwargs|
+         -> Result<String, minijinja::Error> {
+            let text = value.to_string();
+            let length = match args.first() {
+                Some(v) => usize::try_from(v.clone())?,
+                None => kwargs.get::<Option<usize>>("length")?.unwrap_or(255),
+            };
+            let killwords = match args.get(1) {
+                Some(v) => v.is_true(),
+                None => kwargs.get::<Option<bool>>("killwords")?.unwrap_or(false),
+            };
+            let end = match args.get(2) {
+                Some(v) => v.to_string(),
+                None => kwargs
+                    .get::<Option<String>>("end")?
+                    .unwrap_or_else(|| "...".to_string()),
+            };
+            let leeway = match args.get(3) {
+                Some(v) => usize::try_from(v.clone())?,
+                None => kwargs.get::<Option<usize>>("leeway")?.unwrap_or(5),
+            };
+            kwargs.assert_all_used()?;
+            let chars: Vec<char> = text.chars().collect();
+            if chars.len() <= length + leeway {
+                return Ok(text);
+            }
+            let keep: String = chars[..length.saturating_sub(end.chars().count())]
+                .iter()
+                .collect();
+            if killwords {
+                return Ok(keep + &end);
+            }
+            let cut = match keep.rsplit_once(' ') {
+                Some((head, _)) => head.to_string(),
+                None => keep,
+            };
+            Ok(cut + &end)
+        },
+    );
     // Python's dict(): from a list of pairs and/or keyword arguments.
     env.add_function(
         "dict",
-        |pairs: Option<Value>, kwargs: minijinja::value::Kwargs| -> Result<Value, minijinja::Error> {
+        |pairs: Option<Value>,
+         kwargs: minijinja::value::Kwargs|
+         -> Result<Value, minijinja::Error> {
             let mut entries: Vec<(Value, Value)> = Vec::new();
             if let Some(pairs) = pairs {
                 if pairs.kind() == ValueKind::Map {
@@ -325,7 +399,11 @@ fn register_extensions(env: &mut Environment<'static>) {
     );
     // Tests on controller paths, as Ansible's `exists`, `file`, `directory`, `link`.
     let path_test = |check: fn(&std::path::Path) -> bool| {
-        move |value: &Value| -> bool { value.as_str().is_some_and(|p| check(std::path::Path::new(p))) }
+        move |value: &Value| -> bool {
+            value
+                .as_str()
+                .is_some_and(|p| check(std::path::Path::new(p)))
+        }
     };
     for prefix in ["", "ansible.builtin."] {
         env.add_test(format!("{prefix}exists"), path_test(|p| p.exists()));

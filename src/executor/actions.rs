@@ -565,7 +565,36 @@ async fn template(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     }
     let scope = context.scope.with_layer(layer);
     let name = crate::source::display_path(&path);
-    let mut rendered = context.templar.render_file(&name, &text, &scope)?;
+    let flag = |key: &str, default: bool| {
+        arg(args, key).map_or(default, |n| crate::template::truthy(&n.to_value()))
+    };
+    let pair = |start: &str, end: &str| match (arg_text(args, start), arg_text(args, end)) {
+        (None, None) => None,
+        (open, close) => Some((
+            open.unwrap_or_else(|| default_delimiter(start).to_string()),
+            close.unwrap_or_else(|| default_delimiter(end).to_string()),
+        )),
+    };
+    let mut search = Vec::new();
+    if let Some(dir) = path.parent() {
+        search.push(dir.to_path_buf());
+    }
+    if let Some(role) = context.role {
+        search.push(role.path.join("templates"));
+    }
+    search.push(context.playbook_dir.join("templates"));
+    search.push(context.playbook_dir.to_path_buf());
+    let options = crate::template::FileOptions {
+        trim_blocks: flag("trim_blocks", true),
+        lstrip_blocks: flag("lstrip_blocks", false),
+        block: pair("block_start_string", "block_end_string"),
+        variable: pair("variable_start_string", "variable_end_string"),
+        comment: pair("comment_start_string", "comment_end_string"),
+        search,
+    };
+    let mut rendered = context
+        .templar
+        .render_file_with(&name, &text, &scope, &options)?;
     if let Some(sequence) = arg_text(args, "newline_sequence") {
         let sequence = sequence.replace("\\r", "\r").replace("\\n", "\n");
         rendered = rendered.replace('\n', &sequence);
@@ -600,6 +629,17 @@ async fn template(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
             .insert("src".into(), json!(path.display().to_string()));
     }
     Ok(attempt)
+}
+
+fn default_delimiter(option: &str) -> &'static str {
+    match option {
+        "block_start_string" => "{%",
+        "block_end_string" => "%}",
+        "variable_start_string" => "{{",
+        "variable_end_string" => "}}",
+        "comment_start_string" => "{#",
+        _ => "#}",
+    }
 }
 
 fn hostname() -> String {

@@ -189,6 +189,8 @@ fn merge_common(into: &mut Common, from: &Common) {
 /// Per-play settings every task of the play needs.
 pub struct PlayContext {
     pub play_vars: Arc<VarMap>,
+    /// Per host, when `vars_files` names depend on host variables.
+    pub host_play_vars: HashMap<String, Arc<VarMap>>,
     /// Defaults and vars of every role in the play: Ansible lets them leak to the whole
     /// play (unless `private_role_vars`), defaults below the inventory, vars above the play.
     pub roles_defaults: Arc<VarMap>,
@@ -202,6 +204,7 @@ pub struct PlayContext {
     pub all_hosts: Vec<String>,
     /// Hosts of the batch that had already failed in an earlier play.
     pub failed_before: Vec<String>,
+    pub force_handlers: bool,
     pub dir: PathBuf,
     pub play_common: Common,
     /// Set by `meta: end_play` or by `any_errors_fatal`.
@@ -359,7 +362,15 @@ impl Executor {
                 state.notified.clear();
             }
         }
-        let play_vars = self.play_vars(play, &all_hosts)?;
+        let templated_files = play.vars_files.iter().any(Node::has_template);
+        let play_vars =
+            self.play_vars(play, all_hosts.first().map(String::as_str).unwrap_or(""))?;
+        let mut host_play_vars = HashMap::new();
+        if templated_files {
+            for host in &all_hosts {
+                host_play_vars.insert(host.clone(), self.play_vars(play, host)?);
+            }
+        }
         scope_for_name = self.base_scope(Some(&play_vars));
         let serial = serial_batches(
             play.serial.as_ref(),
@@ -396,12 +407,17 @@ impl Executor {
                 roles_defaults: Arc::new(roles_defaults),
                 roles_vars: Arc::new(roles_vars),
                 play_vars: play_vars.clone(),
+                host_play_vars: host_play_vars.clone(),
                 play_magic: Arc::new(self.play_magic(play, &all_hosts, &batch)),
                 handlers: play.handlers.clone(),
                 any_errors_fatal,
                 max_fail_percentage,
                 batch: batch.clone(),
                 all_hosts: all_hosts.clone(),
+                force_handlers: play
+                    .force_handlers
+                    .as_ref()
+                    .is_some_and(|n| crate::template::truthy(&n.to_value())),
                 failed_before: batch
                     .iter()
                     .filter(|h| {
@@ -529,7 +545,10 @@ impl Executor {
         Scope::new(layers, self.templar.clone(), None)
     }
 
-    fn play_vars(&self, play: &Play, hosts: &[String]) -> Result<Arc<VarMap>> {
+    /// Play vars and vars_files as one host sees them (vars_files names may use the
+    /// host's variables, so each host can load different files).
+    fn play_vars(&self, play: &Play, host: &str) -> Result<Arc<VarMap>> {
+        let hosts = [host.to_string()];
         let mut vars: VarMap = play
             .common
             .vars
@@ -726,7 +745,13 @@ impl Executor {
         }
         layers.push(host.inventory_vars.clone());
         layers.push(host.facts.clone());
-        layers.push(context.play_vars.clone());
+        layers.push(
+            context
+                .host_play_vars
+                .get(&host.name)
+                .unwrap_or(&context.play_vars)
+                .clone(),
+        );
         layers.push(context.roles_vars.clone());
         if let Some(role) = role {
             layers.push(role.vars.clone());
@@ -999,9 +1024,12 @@ impl Executor {
             let notified: Vec<String> = hosts
                 .iter()
                 .filter(|h| {
-                    self.hosts
-                        .get(*h)
-                        .is_some_and(|s| s.active() && s.notified.iter().any(|n| names.contains(n)))
+                    self.hosts.get(*h).is_some_and(|s| {
+                        // `force_handlers` runs them on hosts that failed since.
+                        let eligible =
+                            s.active() || (context.force_handlers && s.failed && !s.unreachable);
+                        eligible && s.notified.iter().any(|n| names.contains(n))
+                    })
                 })
                 .cloned()
                 .collect();

@@ -18,6 +18,31 @@ use minijinja::value::ValueKind;
 use minijinja::{Environment, UndefinedBehavior, Value};
 use std::sync::Arc;
 
+/// How the template module renders a file.
+#[derive(Debug, Clone)]
+pub struct FileOptions {
+    pub trim_blocks: bool,
+    pub lstrip_blocks: bool,
+    pub block: Option<(String, String)>,
+    pub variable: Option<(String, String)>,
+    pub comment: Option<(String, String)>,
+    /// Directories searched for included templates, in order.
+    pub search: Vec<std::path::PathBuf>,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        FileOptions {
+            trim_blocks: true,
+            lstrip_blocks: false,
+            block: None,
+            variable: None,
+            comment: None,
+            search: Vec::new(),
+        }
+    }
+}
+
 /// Whether a string holds Jinja syntax and so must be rendered before use.
 pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
@@ -81,6 +106,10 @@ impl Templar {
                     minijinja::ErrorKind::UndefinedError,
                     "an undefined value cannot be printed",
                 ));
+            }
+            // Ansible's finalize prints None as nothing.
+            if value.is_none() {
+                return Ok(());
             }
             minijinja::escape_formatter(out, state, value)
         });
@@ -154,6 +183,18 @@ impl Templar {
 
     /// Renders a template file named `name` (for error messages) with `scope`.
     pub fn render_file(&self, name: &str, text: &str, scope: &Scope) -> Result<String, Diagnostic> {
+        self.render_file_with(name, text, scope, &FileOptions::default())
+    }
+
+    /// Renders a template file with the template module's options: whitespace control,
+    /// delimiters, and where `{% include %}`/`{% import %}` look for other templates.
+    pub fn render_file_with(
+        &self,
+        name: &str,
+        text: &str,
+        scope: &Scope,
+        options: &FileOptions,
+    ) -> Result<String, Diagnostic> {
         let file = crate::source::SourceFile::new(name, text);
         let span = Span {
             file: Some(file),
@@ -161,8 +202,55 @@ impl Templar {
             column: 1,
             length: 1,
         };
-        self.env
-            .render_named_str(name, text, scope.as_value())
+        let mut env = self.env.clone();
+        let mut syntax = minijinja::syntax::SyntaxConfig::builder();
+        syntax
+            .trim_blocks(options.trim_blocks)
+            .lstrip_blocks(options.lstrip_blocks)
+            .keep_trailing_newline(true);
+        if let Some((start, end)) = &options.block {
+            syntax.block_delimiters(start.clone(), end.clone());
+        }
+        if let Some((start, end)) = &options.variable {
+            syntax.variable_delimiters(start.clone(), end.clone());
+        }
+        if let Some((start, end)) = &options.comment {
+            syntax.comment_delimiters(start.clone(), end.clone());
+        }
+        env.set_syntax(
+            syntax
+                .build()
+                .map_err(|e| Diagnostic::new(format!("bad template delimiters: {e}")))?,
+        );
+        let search = options.search.clone();
+        env.set_loader(move |included: &str| {
+            for dir in &search {
+                let path = dir.join(included);
+                if path.is_file() {
+                    // Ansible keeps the top template's final newline but, as plain Jinja,
+                    // drops the one at the end of an included template.
+                    return std::fs::read_to_string(&path)
+                        .map(|text| {
+                            Some(text.strip_suffix('\n').map(str::to_string).unwrap_or(text))
+                        })
+                        .map_err(|e| {
+                            minijinja::Error::new(
+                                minijinja::ErrorKind::TemplateNotFound,
+                                format!("reading {}: {e}", path.display()),
+                            )
+                        });
+                }
+            }
+            Ok(None)
+        });
+        env.render_named_str(name, text, scope.as_value())
+            // A final block tag can eat the last newline (trim_blocks); Ansible puts it back.
+            .map(|mut rendered| {
+                if text.ends_with('\n') && !rendered.ends_with('\n') {
+                    rendered.push('\n');
+                }
+                rendered
+            })
             .map_err(|error| {
                 scope
                     .take_error()

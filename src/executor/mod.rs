@@ -21,7 +21,7 @@ use crate::inventory::Inventory;
 use crate::node::{Node, NodeValue};
 use crate::playbook::role::Role;
 use crate::playbook::{Common, Loader, Play, Playbook, Task, TaskKind};
-use crate::report::{HostResult, Sink, Stats, Status};
+use crate::report::{HostResult, SharedSink, Sink, Stats, Status};
 use crate::template::{HostVarsSource, Scope, Templar, VarMap};
 use futures::StreamExt;
 use indexmap::IndexMap;
@@ -85,6 +85,8 @@ pub struct Executor {
     pub inventory: Inventory,
     pub options: Options,
     sink: Box<dyn Sink>,
+    /// The same sink, for runners started under the `free` strategy.
+    shared_sink: SharedSink,
     hosts: IndexMap<String, HostState>,
     extra_vars: Arc<VarMap>,
     shared: Arc<SharedVars>,
@@ -187,6 +189,7 @@ fn merge_common(into: &mut Common, from: &Common) {
 }
 
 /// Per-play settings every task of the play needs.
+#[derive(Clone)]
 pub struct PlayContext {
     pub play_vars: Arc<VarMap>,
     /// Per host, when `vars_files` names depend on host variables.
@@ -217,12 +220,14 @@ impl Executor {
     pub fn new(inventory: Inventory, options: Options, sink: Box<dyn Sink>) -> Executor {
         let templar = Arc::new(Templar::new());
         let extra_vars = Arc::new(options.extra_vars.clone());
+        let shared_sink = SharedSink::new(sink);
         let mut executor = Executor {
             templar,
             inventory,
             started: options.start_at_task.is_none(),
             options,
-            sink,
+            sink: Box::new(shared_sink.clone()),
+            shared_sink,
             hosts: IndexMap::new(),
             extra_vars,
             shared: Arc::new(SharedVars::default()),
@@ -444,24 +449,18 @@ impl Executor {
             if self.gathers_facts(play) {
                 self.gather_facts(play, &mut context).await?;
             }
-            let sections = [
-                &play.pre_tasks,
-                &play.role_tasks,
-                &play.tasks,
-                &play.post_tasks,
-            ];
-            for (index, section) in sections.into_iter().enumerate() {
-                if context.ended || self.interrupted.load(Ordering::SeqCst) {
-                    break;
-                }
-                self.run_tasks(section, &batch, &inherited, &mut context)
+            let free = play
+                .strategy
+                .as_ref()
+                .and_then(Node::as_str)
+                .is_some_and(|s| s == "free");
+            if free && batch.len() > 1 {
+                self.run_free(play, &batch, &inherited, &context).await?;
+            } else {
+                self.run_sections(play, &batch, &inherited, &mut context)
                     .await?;
-                // Handlers run after pre_tasks, after roles+tasks, and after post_tasks.
-                if index != 1 {
-                    self.flush_handlers(&batch, &mut context).await?;
-                }
+                self.started = context.started;
             }
-            self.started = context.started;
             let failed_in_batch = batch
                 .iter()
                 .filter(|h| {
@@ -475,6 +474,84 @@ impl Executor {
             }
         }
         Ok(all_hosts)
+    }
+
+    /// pre_tasks, roles and tasks, post_tasks, each followed by its handlers.
+    async fn run_sections(
+        &mut self,
+        play: &Play,
+        batch: &[String],
+        inherited: &Inherited,
+        context: &mut PlayContext,
+    ) -> Result<()> {
+        let sections = [
+            &play.pre_tasks,
+            &play.role_tasks,
+            &play.tasks,
+            &play.post_tasks,
+        ];
+        for (index, section) in sections.into_iter().enumerate() {
+            if context.ended || self.interrupted.load(Ordering::SeqCst) {
+                break;
+            }
+            self.run_tasks(section, batch, inherited, context).await?;
+            // Handlers run after pre_tasks, after roles+tasks, and after post_tasks.
+            if index != 1 {
+                self.flush_handlers(batch, context).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `free` strategy: every host goes through the play at its own pace, so a slow
+    /// host never holds the others back. Each host gets a runner of its own (its state
+    /// moved in, the sink and `hostvars` shared) and the runners advance concurrently.
+    async fn run_free(
+        &mut self,
+        play: &Play,
+        batch: &[String],
+        inherited: &Inherited,
+        context: &PlayContext,
+    ) -> Result<()> {
+        let mut runners = Vec::new();
+        for host in batch {
+            let Some(state) = self.hosts.shift_remove(host) else {
+                continue;
+            };
+            let mut hosts = IndexMap::new();
+            hosts.insert(host.clone(), state);
+            let runner = Executor {
+                templar: self.templar.clone(),
+                inventory: self.inventory.clone(),
+                options: self.options.clone(),
+                sink: Box::new(self.shared_sink.clone()),
+                shared_sink: self.shared_sink.clone(),
+                hosts,
+                extra_vars: self.extra_vars.clone(),
+                shared: self.shared.clone(),
+                interrupted: self.interrupted.clone(),
+                started: self.started,
+                groups_changed: false,
+                aborted: false,
+            };
+            let mut host_context = context.clone();
+            host_context.batch = vec![host.clone()];
+            runners.push((host.clone(), runner, host_context));
+        }
+        let results =
+            futures::future::join_all(runners.iter_mut().map(|(host, runner, host_context)| {
+                let hosts = std::slice::from_ref(host);
+                runner.run_sections(play, hosts, inherited, host_context)
+            }))
+            .await;
+        for (host, mut runner, _) in runners {
+            if let Some(state) = runner.hosts.shift_remove(&host) {
+                self.hosts.insert(host, state);
+            }
+            self.aborted |= runner.aborted;
+        }
+        results.into_iter().collect::<Result<Vec<()>>>()?;
+        Ok(())
     }
 
     fn gathers_facts(&self, play: &Play) -> bool {

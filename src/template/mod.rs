@@ -69,6 +69,41 @@ impl minijinja::value::Object for Omit {
     }
 }
 
+/// A YAML timestamp: prints as written, `type_debug` says `date` or `datetime`.
+#[derive(Debug)]
+pub struct Timestamp {
+    pub text: String,
+}
+
+impl minijinja::value::Object for Timestamp {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Plain
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result
+    where
+        Self: Sized + 'static,
+    {
+        f.write_str(&self.text)
+    }
+}
+
+impl Timestamp {
+    pub fn python_type(&self) -> &'static str {
+        if self.text.len() <= 10 {
+            "date"
+        } else {
+            "datetime"
+        }
+    }
+}
+
+pub fn timestamp(text: &str) -> Value {
+    Value::from_object(Timestamp {
+        text: text.to_string(),
+    })
+}
+
 pub fn omit() -> Value {
     Value::from_object(Omit)
 }

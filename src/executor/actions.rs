@@ -4,11 +4,10 @@
 use super::task::Attempt;
 use super::value::{from_json, to_json};
 use crate::diagnostic::Diagnostic;
-use crate::inventory::Inventory;
 use crate::node::{Node, NodeValue};
 use crate::playbook::role::Role;
 use crate::source::Span;
-use crate::template::{truthy, Scope, Templar, VarMap};
+use crate::template::{Scope, Templar, VarMap};
 use minijinja::Value;
 use rplay_modules::args::PathSegment;
 use rplay_modules::{CheckSupport, Controller, Host, ModuleError, Step, Transport, TransportError};
@@ -26,7 +25,6 @@ pub struct ActionContext<'a> {
     pub host: &'a str,
     pub role: Option<&'a Role>,
     pub playbook_dir: &'a Path,
-    pub inventory: &'a Inventory,
     pub task_span: &'a Span,
 }
 
@@ -184,7 +182,6 @@ fn assert(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
         NodeValue::Seq(items) => items.clone(),
         _ => vec![that.clone()],
     };
-    let quiet = arg(args, "quiet").is_some_and(|n| truthy(&n.to_value()));
     for condition in &conditions {
         // Conditions in `that` were rendered already if they were templates; evaluate the
         // rest as expressions.
@@ -210,11 +207,7 @@ fn assert(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     let message = arg(args, "success_msg")
         .map(Node::to_json)
         .unwrap_or(json!("All assertions passed"));
-    if !quiet {
-        result.insert("msg".into(), message);
-    } else {
-        result.insert("msg".into(), message);
-    }
+    result.insert("msg".into(), message);
     Ok(Attempt::from_result(result))
 }
 
@@ -923,9 +916,4 @@ pub fn check_static_args(module: &str, args: &Node) -> Result<(), Diagnostic> {
         (spec.build)(args.to_json()).map_err(|error| arg_error(spec.name, args, error))?;
     }
     Ok(())
-}
-
-/// Every value in the scope named by the host, for `debug: var=hostvars[...]`.
-pub fn value_of(scope: &Scope, name: &str) -> Option<Value> {
-    scope.get(name).ok().flatten()
 }

@@ -252,18 +252,18 @@ impl Executor {
 
     /// Creates state for the given hosts when missing (the implicit localhost included).
     fn ensure_hosts(&mut self, names: &[String]) {
-        for name in names.iter().cloned() {
-            if self.hosts.contains_key(&name) {
+        for name in names.iter() {
+            if self.hosts.contains_key(name) {
                 continue;
             }
-            let vars = Arc::new(self.inventory.host_vars(&name));
+            let vars = Arc::new(self.inventory.host_vars(name));
             let connection_options = crate::transport::ConnectionOptions {
                 connection: self.options.connection.clone(),
                 remote_user: self.options.remote_user.clone(),
                 ..Default::default()
             };
             let (transport, connection_error) =
-                match crate::transport::for_host(&name, &vars, &connection_options) {
+                match crate::transport::for_host(name, &vars, &connection_options) {
                     Ok(transport) => (Some(transport), None),
                     Err(error) => (None, Some(error)),
                 };
@@ -1285,7 +1285,6 @@ impl Executor {
                 dir: context.dir.clone(),
                 inventory: &self.inventory,
                 local: Arc::new(rplay_modules::local::LocalTransport::new()),
-                remote_user: self.options.remote_user.clone(),
                 become_default: (
                     self.options.become_,
                     self.options.become_user.clone(),

@@ -31,7 +31,6 @@ pub struct TaskContext<'a> {
     pub dir: PathBuf,
     pub inventory: &'a Inventory,
     pub local: Arc<rplay_modules::local::LocalTransport>,
-    pub remote_user: Option<String>,
     pub become_default: (bool, Option<String>, Option<String>),
 }
 
@@ -572,7 +571,6 @@ impl TaskContext<'_> {
             host: &self.host,
             role: self.task.role.as_deref(),
             playbook_dir: &self.dir,
-            inventory: self.inventory,
             task_span: &self.task.span,
         };
         actions::run(context).await

@@ -146,7 +146,12 @@ impl Node {
             ValueKind::Undefined | ValueKind::None => NodeValue::Null,
             ValueKind::Bool => NodeValue::Bool(value.is_true()),
             ValueKind::Number => {
-                if let Ok(i) = i64::try_from(value.clone()) {
+                // 2.0 stays a float: only integers become Int.
+                if let Some(i) = value
+                    .is_integer()
+                    .then(|| i64::try_from(value.clone()).ok())
+                    .flatten()
+                {
                     NodeValue::Int(i)
                 } else {
                     NodeValue::Float(f64::try_from(value.clone()).unwrap_or(0.0))

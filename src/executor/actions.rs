@@ -330,7 +330,8 @@ fn group_by(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     let key = arg_text(context.args, "key")
         .ok_or_else(|| Diagnostic::at("`group_by` needs `key`", &context.args.span))?;
     let group = key.replace([' ', '-', '.'], "_");
-    let mut result = ok_result(false);
+    // Ansible reports group_by as a change to the inventory.
+    let mut result = ok_result(true);
     result.insert("add_group".into(), json!(group));
     let mut parents = Vec::new();
     if let Some(node) = arg(context.args, "parents") {

@@ -152,14 +152,17 @@ impl Inherited {
 }
 
 fn merge_common(into: &mut Common, from: &Common) {
-    // Environments merge from the play down to the task; the others replace.
-    let environment = match (&into.environment, &from.environment) {
+    // Environments and module defaults merge from the play down to the task; the other
+    // keywords replace.
+    let stack = |outer: &Option<Node>, inner: &Option<Node>| match (outer, inner) {
         (Some(outer), Some(inner)) => Some(Node::new(
             NodeValue::Seq(vec![outer.clone(), inner.clone()]),
             inner.span.clone(),
         )),
         (outer, inner) => inner.clone().or_else(|| outer.clone()),
     };
+    let environment = stack(&into.environment, &from.environment);
+    let module_defaults = stack(&into.module_defaults, &from.module_defaults);
     macro_rules! take {
         ($($field:ident),*) => {
             $(if from.$field.is_some() { into.$field = from.$field.clone(); })*
@@ -182,10 +185,10 @@ fn merge_common(into: &mut Common, from: &Common) {
         throttle,
         timeout,
         connection,
-        remote_user,
-        module_defaults
+        remote_user
     );
     into.environment = environment;
+    into.module_defaults = module_defaults;
 }
 
 /// Per-play settings every task of the play needs.

@@ -548,10 +548,18 @@ impl TaskContext<'_> {
 
     /// Runs the action once, without retries.
     async fn execute(&self, scope: &Scope) -> Result<Attempt, Diagnostic> {
-        let TaskKind::Action { module, args, .. } = &self.task.kind else {
+        let TaskKind::Action {
+            module,
+            written,
+            args,
+            ..
+        } = &self.task.kind
+        else {
             return Err(Diagnostic::at("not an action", &self.task.span));
         };
-        let args = render_args(&self.templar, args, scope)?;
+        let args =
+            with_module_defaults(args, self.common.module_defaults.as_ref(), module, written);
+        let args = render_args(&self.templar, &args, scope)?;
         let check = match keyword_bool(&self.common.check_mode, &self.templar, scope)? {
             Some(forced) => forced,
             None => self.check,
@@ -753,6 +761,53 @@ pub fn python_repr(value: &serde_json::Value) -> String {
                 .join(", ")
         ),
     }
+}
+
+/// Fills in arguments the task leaves out from `module_defaults` (play, block and task
+/// levels, inner ones winning), matched by short or fully-qualified module name.
+fn with_module_defaults(args: &Node, defaults: Option<&Node>, module: &str, written: &str) -> Node {
+    let Some(defaults) = defaults else {
+        return args.clone();
+    };
+    fn levels<'a>(node: &'a Node, out: &mut Vec<&'a Node>) {
+        match &node.value {
+            NodeValue::Seq(items) => items.iter().for_each(|item| levels(item, out)),
+            NodeValue::Map(_) => out.push(node),
+            _ => {}
+        }
+    }
+    let mut maps = Vec::new();
+    levels(defaults, &mut maps);
+    let names = [
+        module.to_string(),
+        written.to_string(),
+        format!("ansible.builtin.{module}"),
+        format!("ansible.legacy.{module}"),
+    ];
+    let mut entries: Vec<(Node, Node)> = args.as_map().map(<[_]>::to_vec).unwrap_or_default();
+    let explicit: Vec<String> = entries.iter().filter_map(|(k, _)| k.key_text()).collect();
+    // Inner levels come last and win, so walk them first.
+    for map in maps.iter().rev() {
+        for (key, value) in map.as_map().unwrap_or_default() {
+            let Some(name) = key.key_text() else { continue };
+            if !names.contains(&name) {
+                continue;
+            }
+            for (arg, default) in value.as_map().unwrap_or_default() {
+                let Some(arg_name) = arg.key_text() else {
+                    continue;
+                };
+                let taken = explicit.contains(&arg_name)
+                    || entries
+                        .iter()
+                        .any(|(k, _)| k.key_text().as_deref() == Some(&arg_name));
+                if !taken {
+                    entries.push((arg.clone(), default.clone()));
+                }
+            }
+        }
+    }
+    Node::new(NodeValue::Map(entries), args.span.clone())
 }
 
 /// Renders a task's arguments, dropping those that render to `omit`.

@@ -4,7 +4,9 @@
 //! The SHA-1 of the content the file should have is compared with the SHA-1 of the file
 //! on the host: nothing needs doing when they are equal (or, with `force: false`, when the
 //! file exists at all) and mode, owner and group already match. The write is atomic, and
-//! with `validate` the new file is checked before it replaces the old one.
+//! with `validate` the new file is checked before it replaces the old one. A directory
+//! `src` is copied file by file the same way, with one command reading every file's state
+//! on the host.
 //!
 //! ```yaml
 //! - name: containerd configuration
@@ -18,18 +20,20 @@
 use crate::args::file_mode::{self, Mode};
 use crate::args::{ansible_bool, Args};
 use crate::file::{
-    ancestors, attribute_diff, basename, chown_spec, dirname, join_path, mkdir_step, real_path,
-    temp_path, text, text_diff, validate_argv, EditedFile, HostDefaults, PathFacts, Wanted,
+    ancestors, attribute_change, attribute_diff, basename, chown_spec, dirname, join_path,
+    mkdir_step, real_path, temp_path, text, text_diff, validate_argv, EditedFile, HostDefaults,
+    PathFacts, Wanted,
 };
 use crate::plan::{Plan, Step};
 use crate::registry::ModuleSpec;
 use crate::stat::{file_checksums, ChecksumAlgorithm};
 use crate::transport::{Exec, Transport};
-use crate::util::{path_state, sha1_hex, PathState};
-use crate::{ArgError, Host, Module, ModuleError};
+use crate::util::{md5_hex, parse_stat_line, path_state, sha1_hex, PathState, STAT_FORMAT};
+use crate::{ArgError, ControllerPath, Host, Module, ModuleError};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub static SPEC: ModuleSpec = ModuleSpec {
     name: "copy",
@@ -46,7 +50,8 @@ pub struct CopyArgs {
     /// directory the file goes into, under the name of `src`.
     pub dest: String,
     /// The file to copy: beside the playbook or role (`files/`), or on the host with
-    /// `remote_src`.
+    /// `remote_src`. A controller directory is copied with everything in it: `dir/`
+    /// copies what is inside into `dest`, `dir` the directory itself.
     #[serde(default)]
     pub src: Option<String>,
     /// The file's content, instead of `src`; a mapping or list is written as JSON.
@@ -65,7 +70,8 @@ pub struct CopyArgs {
     /// path of the new file.
     #[serde(default)]
     pub validate: Option<String>,
-    /// The mode of directories created for a `dest` ending in `/`.
+    /// The mode of the directories the copy creates (for a `dest` ending in `/`, or a
+    /// directory `src`), and of the directories of a directory `src` that already exist.
     #[serde(default, deserialize_with = "file_mode::deserialize")]
     pub directory_mode: Option<Mode>,
     /// The SHA-1 the content must have; the task fails when it differs.
@@ -82,7 +88,7 @@ pub struct CopyArgs {
     #[serde(default)]
     pub decrypt: Option<Value>,
     /// Permissions, octal (`"0644"`), symbolic (`"u=rw,g=r,o=r"`), or `preserve` (the
-    /// mode of a `remote_src` file).
+    /// mode of the source file).
     #[serde(default, deserialize_with = "file_mode::deserialize")]
     pub mode: Option<Mode>,
     /// The user that should own the file, by name or uid.
@@ -119,12 +125,6 @@ impl Args for CopyArgs {
         if self.remote_src && has_content {
             return Err(ArgError::new("`remote_src` needs `src`, not `content`"));
         }
-        if self.mode == Some(Mode::Preserve) && !self.remote_src {
-            return Err(ArgError::new(
-                "`mode: preserve` is only supported with `remote_src: true` (controller file modes are not read)",
-            )
-            .at("mode"));
-        }
         Ok(())
     }
 }
@@ -152,9 +152,9 @@ struct Destination {
 }
 
 impl CopyArgs {
-    fn wanted(&self) -> Wanted<'_> {
+    fn wanted<'a>(&'a self, mode: Option<&'a Mode>) -> Wanted<'a> {
         Wanted {
-            mode: self.mode.as_ref().filter(|m| **m != Mode::Preserve),
+            mode: mode.filter(|m| **m != Mode::Preserve),
             owner: self.owner.as_deref(),
             group: self.group.as_deref(),
         }
@@ -178,11 +178,14 @@ impl CopyArgs {
     }
 
     /// Resolves `dest`: a trailing `/` or an existing directory means "inside it".
+    ///
+    /// The inner error is Ansible's message for a parent directory that does not exist,
+    /// which callers return with their own result keys.
     async fn destination(
         &self,
         transport: &dyn Transport,
         name: Option<&str>,
-    ) -> Result<Destination, ModuleError> {
+    ) -> Result<Result<Destination, String>, ModuleError> {
         let mut path = self.dest.clone();
         let mut new_directories = Vec::new();
         if path.ends_with('/') {
@@ -223,16 +226,16 @@ impl CopyArgs {
         if !own.exists && new_directories.is_empty() {
             let parent = dirname(&path);
             if !path_state(transport, parent, true).await?.exists {
-                return Err(ModuleError::failed(format!(
+                return Ok(Err(format!(
                     "Destination directory {parent} does not exist"
                 )));
             }
         }
-        Ok(Destination {
+        Ok(Ok(Destination {
             path,
             new_directories,
             own,
-        })
+        }))
     }
 
     /// The directories a `dest` ending in `/` needs, with `directory_mode`, `owner` and
@@ -262,6 +265,31 @@ impl CopyArgs {
 
     async fn plan_content(&self, host: &Host<'_>) -> Result<Plan, ModuleError> {
         let transport = host.transport;
+        // `mode: preserve` takes the mode of the controller file; with `content`, that of
+        // the temporary file Ansible writes it to (0600).
+        let mut mode = self.mode.clone();
+        let mut found_source = None;
+        if let Some(src) = self.src.as_deref() {
+            match host.controller.find(controller_name(src)) {
+                Ok(found) if found.is_dir => return self.plan_tree(host, src, found).await,
+                Ok(found) => {
+                    if mode == Some(Mode::Preserve) {
+                        mode = Some(Mode::Octal(found.mode));
+                    }
+                    found_source = Some(found.path);
+                }
+                Err(error) if mode == Some(Mode::Preserve) => {
+                    return Err(ModuleError::failed(format!(
+                        "could not find src={src}, {error}"
+                    )))
+                }
+                // Reading the file below says what is wrong.
+                Err(_) => {}
+            }
+        } else if mode == Some(Mode::Preserve) {
+            mode = Some(Mode::Octal(0o600));
+        }
+        let wanted = self.wanted(mode.as_ref());
         let (content, name) = self.source(host)?;
         let checksum = sha1_hex(&content);
         if let Some(expected) = &self.checksum {
@@ -271,12 +299,19 @@ impl CopyArgs {
                 )));
             }
         }
-        let destination = self.destination(transport, name.as_deref()).await?;
+        let destination = match self.destination(transport, name.as_deref()).await? {
+            Ok(destination) => destination,
+            Err(message) => return Ok(Plan::fail(message).with("checksum", checksum)),
+        };
         let dest = destination.path.clone();
         if destination.own.exists && !self.force {
-            return Ok(Plan::ok(format!("{dest} exists and force is off"))
-                .with("msg", "file already exists")
-                .with("dest", dest));
+            // Ansible's result names the task's `dest` and the source it found.
+            let mut plan =
+                Plan::ok(format!("{dest} exists and force is off")).with("dest", self.dest.clone());
+            if let Some(found) = found_source {
+                plan = plan.with("src", found);
+            }
+            return Ok(plan);
         }
         let mut file = if destination.own.is_link() && !self.follow {
             // The link itself is replaced by a file.
@@ -286,19 +321,43 @@ impl CopyArgs {
                 state: PathState::default(),
                 content: None,
                 create_parents: false,
+                defaults: None,
             }
         } else {
             EditedFile::read(transport, &dest).await?
         };
         file.create_parents = false;
-        let before = file.content.clone();
-        let differs = before.as_deref().map(sha1_hex).as_deref() != Some(checksum.as_str());
-        let mut steps = self.directory_steps(transport, &destination).await?;
+        let differs = file.content.as_deref().map(sha1_hex).as_deref() != Some(checksum.as_str());
+        let directories = self.directory_steps(transport, &destination).await?;
+        let mut plan = self
+            .file_plan(transport, &file, differs, &content, &wanted, directories)
+            .await?;
+        // An unchanged file is Ansible's `file` module result, which has no `src`.
+        if let (Some(src), true) = (&self.src, differs) {
+            plan = plan.with("src", src.clone());
+        }
+        Ok(plan)
+    }
+
+    /// The plan for one file whose destination is known: the write when its content
+    /// `differs` (after `steps`, the directories it needs), else only mode, owner and
+    /// group; with the result keys of Ansible's `copy` (or, unchanged, its `file`).
+    async fn file_plan(
+        &self,
+        transport: &dyn Transport,
+        file: &EditedFile,
+        differs: bool,
+        content: &[u8],
+        wanted: &Wanted<'_>,
+        mut steps: Vec<Step>,
+    ) -> Result<Plan, ModuleError> {
+        let dest = file.path.clone();
+        let checksum = sha1_hex(content);
         let edit = file
             .steps(
                 transport,
-                differs.then(|| content.clone()),
-                &self.wanted(),
+                differs.then(|| content.to_vec()),
+                wanted,
                 self.validate.as_deref(),
                 self.backup,
             )
@@ -312,25 +371,206 @@ impl CopyArgs {
             Plan::change(format!("set the attributes of {dest}"), steps)
         };
         plan = plan.with("dest", dest.clone()).with("checksum", checksum);
-        if !differs {
+        if differs {
+            plan = plan.with("md5sum", md5_hex(content));
+            let before = file.content.as_deref().unwrap_or_default();
+            if let Some(diff) = text_diff(&dest, before, content) {
+                plan = plan.with_diff(diff);
+            }
+        } else {
             plan = plan.with("path", dest.clone());
-        }
-        if let Some(src) = &self.src {
-            plan = plan.with("src", src.clone());
         }
         if let Some(backup) = &edit.backup {
             plan = plan.with("backup_file", backup.clone());
-        }
-        if differs {
-            if let Some(diff) = text_diff(&dest, before.as_deref().unwrap_or_default(), &content) {
-                plan = plan.with_diff(diff);
-            }
         }
         let plan = attribute_diff(plan, &edit.change);
         Ok(match &edit.facts {
             Some(facts) => facts.add_to(plan),
             None => plan,
         })
+    }
+
+    /// A directory on the controller, copied as Ansible's recursive copy does: each file
+    /// like a single `src`, skipping existing ones with `force: false`; the directories it
+    /// needs created with `directory_mode`, owner and group; and the directories of the
+    /// source that exist already given `directory_mode`, owner and group. One command
+    /// reads the state of every path involved.
+    async fn plan_tree(
+        &self,
+        host: &Host<'_>,
+        src: &str,
+        found: ControllerPath,
+    ) -> Result<Plan, ModuleError> {
+        let transport = host.transport;
+        let entries = host
+            .controller
+            .list(controller_name(src))
+            .map_err(|e| ModuleError::failed(format!("could not list src={src}, {e}")))?;
+        let root = found.path.trim_end_matches('/').to_string();
+        // `src: dir/` copies what is inside `dir`; `src: dir` the directory itself.
+        let prefix = if src.ends_with('/') {
+            String::new()
+        } else {
+            format!("{}/", basename(&root))
+        };
+        let dest = if self.dest.ends_with('/') {
+            self.dest.clone()
+        } else {
+            format!("{}/", self.dest)
+        };
+        let source_result = if src.ends_with('/') {
+            format!("{root}/")
+        } else {
+            root.clone()
+        };
+        let mut files = Vec::new();
+        let mut listed = Vec::new();
+        for entry in &entries {
+            match entry.strip_suffix('/') {
+                Some(directory) => listed.push(format!("{dest}{prefix}{directory}")),
+                None => files.push((format!("{dest}{prefix}{entry}"), format!("{root}/{entry}"))),
+            }
+        }
+        let tree_result = |plan: Plan| {
+            plan.with("dest", dest.clone())
+                .with("src", source_result.clone())
+        };
+        if files.is_empty() && listed.is_empty() {
+            return Ok(tree_result(Plan::ok(format!(
+                "{src} is empty: nothing to copy"
+            ))));
+        }
+        // Every directory the copy needs; sorted, parents come first.
+        let mut directories = BTreeSet::new();
+        let needed = files
+            .iter()
+            .map(|(path, _)| dirname(path).to_string())
+            .chain(listed.iter().cloned())
+            .chain(std::iter::once(dest.trim_end_matches('/').to_string()));
+        for directory in needed {
+            directories.extend(ancestors(&directory));
+        }
+        let file_paths: Vec<String> = files.iter().map(|(path, _)| path.clone()).collect();
+        let facts = TreeFacts::read(transport, &directories, &file_paths).await?;
+        let defaults = &facts.defaults;
+
+        let mut steps = Vec::new();
+        let missing: Vec<String> = directories
+            .iter()
+            .filter(|directory| !facts.directory(directory).exists)
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let mode = match &self.directory_mode {
+                Some(mode) => Some(
+                    file_mode::resolve(mode, 0o777 & !defaults.umask, true)
+                        .map_err(ModuleError::Failed)?,
+                ),
+                None => None,
+            };
+            let owner = chown_spec(self.owner.as_deref(), self.group.as_deref());
+            steps.push(mkdir_step(&missing, mode, owner.as_deref()));
+        }
+
+        let mut file_plans = Vec::new();
+        let mut diffs = Vec::new();
+        for (path, source) in &files {
+            let (state, checksum) = facts.file(path);
+            if state.is_dir() {
+                return Err(ModuleError::failed(format!(
+                    "{path} is a directory: {source} cannot be copied over it"
+                )));
+            }
+            if state.exists && !self.force {
+                continue;
+            }
+            let content = host
+                .controller
+                .read_file(source)
+                .map_err(|e| ModuleError::failed(format!("could not find src={source}, {e}")))?;
+            let mode = match &self.mode {
+                Some(Mode::Preserve) => Some(Mode::Octal(
+                    host.controller
+                        .find(source)
+                        .map_err(|e| {
+                            ModuleError::failed(format!("could not find src={source}, {e}"))
+                        })?
+                        .mode,
+                )),
+                other => other.clone(),
+            };
+            let differs = checksum.as_deref() != Some(sha1_hex(&content).as_str());
+            // Only the content of a regular file is kept: anything else is replaced.
+            let replaces_a_file = state.is_file();
+            let before = if differs && replaces_a_file {
+                transport.get(path).await?
+            } else {
+                None
+            };
+            let file = EditedFile {
+                path: path.clone(),
+                target: path.clone(),
+                state: if replaces_a_file {
+                    state.clone()
+                } else {
+                    PathState::default()
+                },
+                content: before,
+                create_parents: false,
+                defaults: Some(defaults.clone()),
+            };
+            let mut plan = self
+                .file_plan(
+                    transport,
+                    &file,
+                    differs,
+                    &content,
+                    &self.wanted(mode.as_ref()),
+                    Vec::new(),
+                )
+                .await?;
+            steps.append(&mut plan.steps);
+            diffs.append(&mut plan.diffs);
+            file_plans.push(plan);
+        }
+
+        // Ansible runs its `file` module on each directory of the source, with
+        // `directory_mode` as the mode: existing directories take it too.
+        let directory_wanted = Wanted {
+            mode: self.directory_mode.as_ref(),
+            owner: self.owner.as_deref(),
+            group: self.group.as_deref(),
+        };
+        for directory in &listed {
+            let state = facts.directory(directory);
+            if state.exists && !state.is_dir() {
+                return Err(ModuleError::failed(format!(
+                    "{directory} already exists as a {}",
+                    PathFacts::of(&state).state
+                )));
+            }
+            if state.exists {
+                steps
+                    .extend(attribute_change(directory, &state, &directory_wanted, false)?.steps());
+            }
+        }
+
+        let mut plan = if steps.is_empty() {
+            Plan::ok(format!("{dest} already has the content of {src}"))
+        } else {
+            Plan::change(format!("copy {src} into {dest}"), steps)
+        };
+        plan.diffs = diffs;
+        // Ansible returns the result of the last module it ran when the source holds one
+        // file (here: one file, copied or checked, and no directories), and only `dest`
+        // and `src` otherwise.
+        match (&files[..], &file_plans[..], listed.is_empty()) {
+            ([_], [single], true) => {
+                plan.result = single.result.clone();
+                Ok(plan)
+            }
+            _ => Ok(tree_result(plan)),
+        }
     }
 
     /// A file already on the host: checksums are compared there and `cp` does the copy,
@@ -346,7 +586,10 @@ impl CopyArgs {
                 "Cannot copy invalid source '{src}': copying a directory with remote_src is not supported"
             )));
         }
-        let destination = self.destination(transport, Some(basename(&src))).await?;
+        let destination = self
+            .destination(transport, Some(basename(&src)))
+            .await?
+            .map_err(ModuleError::Failed)?;
         let mut dest = destination.path.clone();
         if destination.own.exists && !self.force {
             return Ok(Plan::ok(format!("{dest} exists and force is off"))
@@ -410,14 +653,15 @@ impl CopyArgs {
                 self.validate.as_deref(),
             )?);
             let defaults = HostDefaults::read(transport).await?;
-            let mut new_facts = defaults.new_path("file", wanted_mode, &self.wanted());
+            let mut new_facts =
+                defaults.new_path("file", wanted_mode, &self.wanted(self.mode.as_ref()));
             new_facts.size = Some(source.size);
             facts = new_facts;
             change = crate::file::AttributeChange::default();
         } else {
             let wanted = Wanted {
                 mode: None,
-                ..self.wanted()
+                ..self.wanted(self.mode.as_ref())
             };
             let mut attribute_change =
                 crate::file::attribute_change(&dest, &current, &wanted, false)?;
@@ -445,6 +689,113 @@ impl CopyArgs {
             plan = plan.with("backup_file", backup);
         }
         Ok(facts.add_to(attribute_diff(plan, &change)))
+    }
+}
+
+/// The name a task's `src` is looked up by on the controller: without a trailing `/`,
+/// which only says whether a directory or its content is copied.
+fn controller_name(src: &str) -> &str {
+    match src.trim_end_matches('/') {
+        "" => "/",
+        name => name,
+    }
+}
+
+/// What the host has where a directory copy goes, read with one command.
+struct TreeFacts {
+    defaults: HostDefaults,
+    /// Directories, symlinks followed.
+    directories: BTreeMap<String, PathState>,
+    /// Files, symlinks not followed, with the SHA-1 of a regular file.
+    files: BTreeMap<String, (PathState, Option<String>)>,
+}
+
+/// After the host's defaults and an empty record, prints for each `d:PATH` (followed) or
+/// `f:PATH` (not followed) its `stat` line and the SHA-1 of a readable regular file, or
+/// `-` and nothing for a missing path; records end in NUL.
+const TREE_SCRIPT: &str = r#"format=$1; shift
+printf '\0'
+for p do
+  case $p in
+    d:*) p=${p#d:}; flag=-L ;;
+    *) p=${p#f:}; flag= ;;
+  esac
+  if s=$(stat $flag -c "$format" -- "$p" 2>/dev/null); then
+    printf '%s\0' "$s"
+    if [ -z "$flag" ] && [ -f "$p" ] && [ ! -h "$p" ] && [ -r "$p" ] && sum=$(sha1sum < "$p"); then
+      printf '%s\0' "${sum%% *}"
+    else
+      printf '\0'
+    fi
+  else
+    printf -- '-\0\0'
+  fi
+done
+"#;
+
+impl TreeFacts {
+    async fn read(
+        transport: &dyn Transport,
+        directories: &BTreeSet<String>,
+        files: &[String],
+    ) -> Result<Self, ModuleError> {
+        let mut argv = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            format!("{}\n{TREE_SCRIPT}", HostDefaults::SCRIPT),
+            "rplay-copy-tree".to_string(),
+            STAT_FORMAT.to_string(),
+        ];
+        argv.extend(directories.iter().map(|d| format!("d:{d}")));
+        argv.extend(files.iter().map(|f| format!("f:{f}")));
+        let output = transport.run(&Exec::new(argv)).await?;
+        let text = output.stdout_text();
+        let unexpected = || {
+            ModuleError::failed(format!(
+                "reading the destination of the copy: unexpected output ({})",
+                output.stderr_text().trim()
+            ))
+        };
+        let mut records = text.split('\0');
+        let defaults = records
+            .next()
+            .and_then(HostDefaults::parse)
+            .ok_or_else(unexpected)?;
+        let mut states = Vec::new();
+        for path in directories.iter().chain(files) {
+            let (Some(stat), Some(checksum)) = (records.next(), records.next()) else {
+                return Err(unexpected());
+            };
+            let state = if stat == "-" {
+                PathState::default()
+            } else {
+                parse_stat_line(stat).ok_or_else(unexpected)?
+            };
+            let checksum = (!checksum.is_empty()).then(|| checksum.to_string());
+            states.push((path.clone(), state, checksum));
+        }
+        let mut facts = TreeFacts {
+            defaults,
+            directories: BTreeMap::new(),
+            files: BTreeMap::new(),
+        };
+        let split = directories.len();
+        for (index, (path, state, checksum)) in states.into_iter().enumerate() {
+            if index < split {
+                facts.directories.insert(path, state);
+            } else {
+                facts.files.insert(path, (state, checksum));
+            }
+        }
+        Ok(facts)
+    }
+
+    fn directory(&self, path: &str) -> PathState {
+        self.directories.get(path).cloned().unwrap_or_default()
+    }
+
+    fn file(&self, path: &str) -> (PathState, Option<String>) {
+        self.files.get(path).cloned().unwrap_or_default()
     }
 }
 
@@ -552,6 +903,7 @@ mod tests {
     use super::python_json;
     use crate::testing::Fixture;
     use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
 
     #[tokio::test]
     async fn writes_content_then_finds_nothing_to_do() {
@@ -638,7 +990,10 @@ mod tests {
             .await
             .unwrap();
         assert!(plan.steps.is_empty());
-        assert_eq!(plan.result["msg"], "file already exists");
+        // Ansible's result names `dest` and the source, with no message.
+        assert_eq!(plan.result["dest"], dest.as_str());
+        assert!(plan.result.get("msg").is_none(), "{:?}", plan.result);
+        assert_eq!(fx.read("f"), b"mine\n");
     }
 
     #[tokio::test]
@@ -727,13 +1082,21 @@ mod tests {
     #[tokio::test]
     async fn failures_say_what_is_wrong() {
         let fx = Fixture::new();
-        let error = fx
+        let failing = fx
             .plan("copy", json!({"dest": fx.path("none/f"), "content": "x"}))
             .await
-            .unwrap_err();
+            .unwrap();
+        assert!(failing.steps.is_empty());
         assert_eq!(
-            error.to_string(),
-            format!("Destination directory {} does not exist", fx.path("none"))
+            failing.failure,
+            Some(format!(
+                "Destination directory {} does not exist",
+                fx.path("none")
+            ))
+        );
+        assert_eq!(
+            failing.result["checksum"], "11f6ad8ec52a2984abaafd7c3b516503785c2072",
+            "Ansible adds the source's checksum to this failure"
         );
         let error = fx
             .plan(
@@ -759,6 +1122,167 @@ mod tests {
         assert!((spec.build)(json!({"dest": "/x"})).is_err());
         assert!((spec.build)(json!({"dest": "/x/", "content": "a"})).is_err());
         assert!((spec.build)(json!({"dest": "/x", "content": "a", "src": "b"})).is_err());
+    }
+
+    /// A controller directory `tree` with a file, a subdirectory with a file, and an
+    /// empty subdirectory.
+    fn controller_tree(fx: &Fixture) {
+        let root = fx.controller.root.join("tree");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::create_dir_all(root.join("empty")).unwrap();
+        std::fs::write(root.join("top.txt"), b"top\n").unwrap();
+        std::fs::write(root.join("sub/deep.txt"), b"deep\n").unwrap();
+    }
+
+    fn is_dir(fx: &Fixture, relative: &str) -> bool {
+        std::fs::metadata(fx.path(relative)).is_ok_and(|m| m.is_dir())
+    }
+
+    #[tokio::test]
+    async fn mode_preserve_takes_the_controller_files_mode() {
+        let fx = Fixture::new();
+        let script = fx.controller.root.join("script.sh");
+        std::fs::write(&script, b"#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let args = json!({"src": "script.sh", "dest": fx.path("script.sh"), "mode": "preserve"});
+        let plan = fx.plan("copy", args.clone()).await.unwrap();
+        assert!(
+            !std::path::Path::new(&fx.path("script.sh")).exists(),
+            "planning alone (check mode) writes nothing"
+        );
+        assert_eq!(plan.result["mode"], "0755");
+        fx.converge("copy", args).await;
+        assert_eq!(fx.mode("script.sh"), 0o755);
+        assert_eq!(fx.read("script.sh"), b"#!/bin/sh\n");
+        // With `content`, Ansible's source is a private temporary file: mode 0600.
+        fx.converge(
+            "copy",
+            json!({"content": "x", "dest": fx.path("from-content"), "mode": "preserve"}),
+        )
+        .await;
+        assert_eq!(fx.mode("from-content"), 0o600);
+    }
+
+    #[tokio::test]
+    async fn a_written_file_reports_its_md5_and_an_unchanged_one_its_path() {
+        let fx = Fixture::new();
+        std::fs::write(fx.controller.root.join("abc"), b"abc\n").unwrap();
+        let dest = fx.path("abc");
+        let first = fx
+            .converge("copy", json!({"src": "abc", "dest": dest}))
+            .await;
+        // Recorded from ansible-core 2.19.
+        assert_eq!(first.result["md5sum"], "0bee89b07a248e27c83fc3d5951213c1");
+        assert_eq!(first.result["src"], "abc");
+        let second = fx
+            .plan("copy", json!({"src": "abc", "dest": dest}))
+            .await
+            .unwrap();
+        assert_eq!(second.result["path"], dest.as_str());
+        assert!(second.result.get("md5sum").is_none());
+        assert!(second.result.get("src").is_none(), "{:?}", second.result);
+    }
+
+    #[tokio::test]
+    async fn a_directory_without_a_slash_is_copied_itself_and_converges() {
+        let fx = Fixture::new();
+        controller_tree(&fx);
+        let args = json!({"src": "tree", "dest": fx.path("with-dir/")});
+        let plan = fx.plan("copy", args.clone()).await.unwrap();
+        assert!(
+            !std::path::Path::new(&fx.path("with-dir")).exists(),
+            "planning alone (check mode) creates nothing"
+        );
+        assert_eq!(plan.result["dest"], fx.path("with-dir/").as_str());
+        assert_eq!(
+            plan.result["src"],
+            fx.controller.root.join("tree").to_str().unwrap()
+        );
+        fx.converge("copy", args.clone()).await;
+        assert_eq!(fx.read("with-dir/tree/top.txt"), b"top\n");
+        assert_eq!(fx.read("with-dir/tree/sub/deep.txt"), b"deep\n");
+        assert!(is_dir(&fx, "with-dir/tree/empty"), "empty directories too");
+        let (second, runs) = fx.plan_counting("copy", args).await;
+        assert!(!second.unwrap().is_change());
+        assert_eq!(runs, 1, "one command reads the whole destination");
+    }
+
+    #[tokio::test]
+    async fn a_directory_with_a_slash_copies_its_content() {
+        let fx = Fixture::new();
+        controller_tree(&fx);
+        // `dest` without a slash is a directory all the same.
+        let plan = fx
+            .converge("copy", json!({"src": "tree/", "dest": fx.path("contents")}))
+            .await;
+        assert_eq!(plan.result["dest"], fx.path("contents/").as_str());
+        assert_eq!(
+            plan.result["src"],
+            format!("{}/", fx.controller.root.join("tree").display())
+        );
+        assert_eq!(fx.read("contents/top.txt"), b"top\n");
+        assert_eq!(fx.read("contents/sub/deep.txt"), b"deep\n");
+        assert!(is_dir(&fx, "contents/empty"));
+        assert!(!std::path::Path::new(&fx.path("contents/tree")).exists());
+    }
+
+    #[tokio::test]
+    async fn directory_mode_is_given_to_new_directories_and_to_those_of_the_source() {
+        let fx = Fixture::new();
+        controller_tree(&fx);
+        // `dest/tree` exists, but only `sub` is one of the source's directories.
+        std::fs::create_dir_all(fx.path("dest/tree/sub")).unwrap();
+        for dir in ["dest", "dest/tree", "dest/tree/sub"] {
+            std::fs::set_permissions(fx.path(dir), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        fx.converge(
+            "copy",
+            json!({"src": "tree", "dest": fx.path("dest/"), "directory_mode": "0700", "mode": "0600"}),
+        )
+        .await;
+        // What ansible-core 2.19 leaves.
+        assert_eq!(fx.mode("dest"), 0o755);
+        assert_eq!(fx.mode("dest/tree"), 0o755);
+        assert_eq!(fx.mode("dest/tree/sub"), 0o700);
+        assert_eq!(fx.mode("dest/tree/empty"), 0o700);
+        assert_eq!(fx.mode("dest/tree/top.txt"), 0o600);
+        assert_eq!(fx.mode("dest/tree/sub/deep.txt"), 0o600);
+    }
+
+    #[tokio::test]
+    async fn a_tree_with_force_false_leaves_existing_files_alone() {
+        let fx = Fixture::new();
+        controller_tree(&fx);
+        std::fs::create_dir_all(fx.path("dest")).unwrap();
+        fx.write("dest/top.txt", b"mine\n", 0o600);
+        fx.converge(
+            "copy",
+            json!({"src": "tree/", "dest": fx.path("dest/"), "force": false, "mode": "0644"}),
+        )
+        .await;
+        assert_eq!(fx.read("dest/top.txt"), b"mine\n");
+        assert_eq!(fx.mode("dest/top.txt"), 0o600, "not even its mode changes");
+        assert_eq!(fx.read("dest/sub/deep.txt"), b"deep\n");
+    }
+
+    #[tokio::test]
+    async fn a_tree_of_one_file_returns_that_files_result_and_keeps_source_modes() {
+        let fx = Fixture::new();
+        let root = fx.controller.root.join("one");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("run.sh"), b"exit 0\n").unwrap();
+        std::fs::set_permissions(root.join("run.sh"), std::fs::Permissions::from_mode(0o750))
+            .unwrap();
+        let plan = fx
+            .converge(
+                "copy",
+                json!({"src": "one/", "dest": fx.path("bin/"), "mode": "preserve"}),
+            )
+            .await;
+        assert_eq!(fx.mode("bin/run.sh"), 0o750);
+        assert_eq!(plan.result["dest"], fx.path("bin/run.sh").as_str());
+        assert_eq!(plan.result["checksum"], crate::util::sha1_hex(b"exit 0\n"));
+        assert_eq!(plan.result["mode"], "0750");
     }
 
     #[test]

@@ -253,9 +253,10 @@ impl FileArgs {
         }
         let kind = kind_name(&current);
         if !matches!(kind, "file" | "hard") {
-            return Err(ModuleError::failed(format!(
-                "file ({path}) is {kind}, cannot continue"
-            )));
+            let plan = Plan::fail(format!("file ({path}) is {kind}, cannot continue"))
+                .with("path", path.clone())
+                .with("state", kind);
+            return with_path_facts(transport, plan, &path, &current).await;
         }
         let change = attribute_change(&path, &current, &self.wanted(), false)?;
         let mut steps = change.steps();
@@ -304,10 +305,12 @@ impl FileArgs {
             return Ok(facts.add_to(plan));
         }
         if !current.is_dir() {
-            return Err(ModuleError::failed(format!(
+            let plan = Plan::fail(format!(
                 "{path} already exists as a {}",
                 kind_name(&current)
-            )));
+            ))
+            .with("path", path.clone());
+            return with_path_facts(transport, plan, &path, &current).await;
         }
         let change = attribute_change(&path, &current, &self.wanted(), false)?;
         let mut steps = change.steps();
@@ -433,7 +436,13 @@ impl FileArgs {
             None
         };
         let mut src = self.src.clone();
-        if src.is_none() && self.follow {
+        // Without `src`, a link that leads somewhere keeps its target; a dangling one has
+        // none to keep (Ansible's `os.path.exists` follows the link).
+        if src.is_none()
+            && self.follow
+            && current.is_link()
+            && path_state(transport, &path, true).await?.exists
+        {
             src = old_target.clone();
         }
         let base = if current.is_dir() {
@@ -446,30 +455,31 @@ impl FileArgs {
             Some(absolute) => path_state(transport, absolute, true).await?,
             None => PathState::default(),
         };
-        if let (false, Some(absolute)) = (self.force, &absolute_src) {
+        if let (false, Some(absolute), Some(src)) = (self.force, &absolute_src, &src) {
             if !target.exists {
-                return Err(ModuleError::failed(format!(
+                let plan = Plan::fail(format!(
                     "src file does not exist, use 'force=yes' if you really want to create the link: {absolute}"
-                )));
+                ))
+                .with("path", path.clone())
+                .with("src", src.clone());
+                return with_path_facts(transport, plan, &path, &current).await;
             }
         }
-        match kind {
-            "directory" if !self.force => {
-                return Err(ModuleError::failed(format!(
-                    "refusing to convert from directory to symlink for {path}"
-                )))
-            }
-            "directory" if !directory_is_empty(transport, &path).await? => {
-                return Err(ModuleError::failed(format!(
-                    "the directory {path} is not empty, refusing to convert it"
-                )))
-            }
-            "file" | "hard" if !self.force => {
-                return Err(ModuleError::failed(format!(
-                    "refusing to convert from {kind} to symlink for {path}"
-                )))
-            }
-            _ => {}
+        let refusal = match kind {
+            "directory" if !self.force => Some(format!(
+                "refusing to convert from directory to symlink for {path}"
+            )),
+            "directory" if !directory_is_empty(transport, &path).await? => Some(format!(
+                "the directory {path} is not empty, refusing to convert it"
+            )),
+            "file" | "hard" if !self.force => Some(format!(
+                "refusing to convert from {kind} to symlink for {path}"
+            )),
+            _ => None,
+        };
+        if let Some(refusal) = refusal {
+            let plan = Plan::fail(refusal).with("path", path.clone());
+            return with_path_facts(transport, plan, &path, &current).await;
         }
         let relink = match (&old_target, &src) {
             (Some(old), Some(src)) => old != src,
@@ -525,6 +535,7 @@ impl FileArgs {
             change
         };
         let src_text = src.clone().unwrap_or_default();
+        let src_value = src.clone().map_or(Value::Null, Value::String);
         let plan = if steps.is_empty() {
             Plan::ok(format!("{path} already links to {src_text}"))
         } else if relink {
@@ -532,9 +543,14 @@ impl FileArgs {
         } else {
             Plan::change(format!("set the attributes of {src_text}"), steps)
         };
-        let mut plan = plan.with("dest", path.clone()).with("src", src_text);
+        let mut plan = plan.with("dest", path.clone()).with("src", src_value);
         if let Some(diff) = diff {
             plan = plan.with_diff(diff);
+        }
+        // Ansible reports a path's facts only when it exists, links followed: a dangling
+        // link has none.
+        if !target.exists {
+            return Ok(plan);
         }
         // A new link belongs to the user that creates it.
         let owner_facts = if relink {
@@ -579,7 +595,10 @@ impl FileArgs {
         };
         let source = path_state(transport, &src, true).await?;
         if !source.exists {
-            return Err(ModuleError::failed("src does not exist"));
+            let plan = Plan::fail("src does not exist")
+                .with("dest", path.clone())
+                .with("src", src.clone());
+            return with_path_facts(transport, plan, &path, &current).await;
         }
         let relink = match kind {
             "absent" => true,
@@ -589,7 +608,7 @@ impl FileArgs {
                 let same =
                     followed.exists && followed.inode == source.inode && followed.dev == source.dev;
                 if !same && !self.force {
-                    return Err(ModuleError::failed(match kind {
+                    let plan = Plan::fail(match kind {
                         "hard" => {
                             "Cannot link, different hard link exists at destination".to_string()
                         }
@@ -597,7 +616,10 @@ impl FileArgs {
                             "Cannot link: different hard link exists at destination".to_string()
                         }
                         _ => format!("Cannot link, {kind} exists at destination"),
-                    }));
+                    })
+                    .with("dest", path.clone())
+                    .with("src", src.clone());
+                    return with_path_facts(transport, plan, &path, &current).await;
                 }
                 if !same && kind == "directory" {
                     return Err(ModuleError::failed(format!(
@@ -671,6 +693,20 @@ impl FileArgs {
         };
         Ok(facts.add_to(attribute_diff(plan.with("dest", path.clone()), &change)))
     }
+}
+
+/// Ansible adds a path's facts to every result that names it (`path` or `dest`), failures
+/// included, when the path exists with links followed; `current` is the path's own state.
+async fn with_path_facts(
+    transport: &dyn Transport,
+    plan: Plan,
+    path: &str,
+    current: &PathState,
+) -> Result<Plan, ModuleError> {
+    if !current.exists || (current.is_link() && !path_state(transport, path, true).await?.exists) {
+        return Ok(plan);
+    }
+    Ok(PathFacts::of(current).add_to(plan))
 }
 
 fn plan_absent(path: &str, current: &PathState) -> Plan {
@@ -825,6 +861,7 @@ pub(crate) async fn real_path(
 
 /// What a new path gets when nothing says otherwise: the umask and the user that runs
 /// the commands. Read only when a path is about to be created.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct HostDefaults {
     pub umask: u32,
     pub uid: u32,
@@ -834,30 +871,31 @@ pub(crate) struct HostDefaults {
 }
 
 impl HostDefaults {
+    /// The commands whose output [`HostDefaults::parse`] reads.
+    pub(crate) const SCRIPT: &'static str = "umask; id -u; id -g; id -un; id -gn";
+
     pub(crate) async fn read(transport: &dyn Transport) -> Result<Self, ModuleError> {
         let output = transport
-            .run(&Exec::new([
-                "sh",
-                "-c",
-                "umask; id -u; id -g; id -un; id -gn",
-            ]))
+            .run(&Exec::new(["sh", "-c", HostDefaults::SCRIPT]))
             .await?;
         let text = output.stdout_text();
-        let lines: Vec<&str> = text.lines().collect();
-        let parsed = (|| {
-            Some(HostDefaults {
-                umask: u32::from_str_radix(lines.first()?.trim(), 8).ok()?,
-                uid: lines.get(1)?.trim().parse().ok()?,
-                gid: lines.get(2)?.trim().parse().ok()?,
-                user: lines.get(3)?.trim().to_string(),
-                group: lines.get(4)?.trim().to_string(),
-            })
-        })();
-        parsed.ok_or_else(|| {
+        HostDefaults::parse(&text).ok_or_else(|| {
             ModuleError::failed(format!(
                 "reading the umask and user: unexpected output `{text}` ({})",
                 output.stderr_text().trim()
             ))
+        })
+    }
+
+    /// Reads the output of [`HostDefaults::SCRIPT`].
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let lines: Vec<&str> = text.lines().collect();
+        Some(HostDefaults {
+            umask: u32::from_str_radix(lines.first()?.trim(), 8).ok()?,
+            uid: lines.get(1)?.trim().parse().ok()?,
+            gid: lines.get(2)?.trim().parse().ok()?,
+            user: lines.get(3)?.trim().to_string(),
+            group: lines.get(4)?.trim().to_string(),
         })
     }
 
@@ -1386,10 +1424,26 @@ pub(crate) struct EditedFile {
     pub content: Option<Vec<u8>>,
     /// Create missing parent directories for a new file (`create: true`).
     pub create_parents: bool,
+    /// What a new file gets, when the caller has read it already (`None`: read it when a
+    /// new file needs it).
+    pub defaults: Option<HostDefaults>,
 }
 
 impl EditedFile {
+    /// Reads the file; a directory is an error with Ansible's message.
     pub(crate) async fn read(transport: &dyn Transport, path: &str) -> Result<Self, ModuleError> {
+        match EditedFile::read_or_directory(transport, path).await? {
+            Ok(file) => Ok(file),
+            Err(message) => Err(ModuleError::failed(message)),
+        }
+    }
+
+    /// Reads the file, or returns Ansible's message for a directory (`Path … is a
+    /// directory !`) for the caller to fail with its own result keys.
+    pub(crate) async fn read_or_directory(
+        transport: &dyn Transport,
+        path: &str,
+    ) -> Result<Result<Self, String>, ModuleError> {
         let own = path_state(transport, path, false).await?;
         let (target, state) = if own.is_link() {
             let real = real_path(transport, path).await?;
@@ -1399,20 +1453,21 @@ impl EditedFile {
             (path.to_string(), own)
         };
         if state.is_dir() {
-            return Err(ModuleError::failed(format!("Path {path} is a directory !")));
+            return Ok(Err(format!("Path {path} is a directory !")));
         }
         let content = if state.exists {
             Some(transport.get(&target).await?.unwrap_or_default())
         } else {
             None
         };
-        Ok(EditedFile {
+        Ok(Ok(EditedFile {
             path: path.to_string(),
             target,
             state,
             content,
             create_parents: true,
-        })
+            defaults: None,
+        }))
     }
 
     /// What it takes to give the file `new_content` (`None`: keep the content) and the
@@ -1478,7 +1533,10 @@ impl EditedFile {
             edit.steps
                 .push(Step::run(Exec::new(["mkdir", "-p", "--", directory])));
         }
-        let defaults = HostDefaults::read(transport).await?;
+        let defaults = match &self.defaults {
+            Some(defaults) => defaults.clone(),
+            None => HostDefaults::read(transport).await?,
+        };
         let mode = new_file_mode(wanted.mode, defaults.umask)?;
         // Ansible creates the file with the defaults, then compares: a wanted mode or
         // owner that differs from them is reported as an attribute change.
@@ -1611,17 +1669,65 @@ mod tests {
         assert_eq!(fx.mode("f"), 0o644);
     }
 
+    /// The message of a plan that fails the task, after checking it changes nothing.
+    fn failure(plan: &Plan) -> &str {
+        assert!(
+            plan.steps.is_empty(),
+            "a failing plan has no steps: {plan:?}"
+        );
+        plan.failure.as_deref().expect("a failing plan")
+    }
+
+    // The result keys below were recorded from ansible-core 2.19.
+
     #[tokio::test]
     async fn state_file_does_not_create() {
         let fx = Fixture::new();
-        let error = fx
+        let plan = fx
             .plan("file", json!({"path": fx.path("missing"), "state": "file"}))
             .await
-            .unwrap_err();
-        assert!(
-            error.to_string().contains("is absent, cannot continue"),
-            "{error}"
+            .unwrap();
+        assert_eq!(
+            failure(&plan),
+            format!("file ({}) is absent, cannot continue", fx.path("missing"))
         );
+        assert_eq!(plan.result["state"], "absent");
+        assert_eq!(plan.result["path"], fx.path("missing").as_str());
+        assert!(plan.result.get("mode").is_none());
+        assert!(!std::path::Path::new(&fx.path("missing")).exists());
+        // Without `state`, a missing path is taken as a file: the same failure.
+        let plan = fx
+            .plan("file", json!({"path": fx.path("missing")}))
+            .await
+            .unwrap();
+        assert_eq!(plan.result["state"], "absent");
+    }
+
+    #[tokio::test]
+    async fn failures_on_an_existing_path_carry_its_facts() {
+        let fx = Fixture::new();
+        std::fs::create_dir(fx.path("d")).unwrap();
+        std::fs::set_permissions(fx.path("d"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let plan = fx
+            .plan("file", json!({"path": fx.path("d"), "state": "file"}))
+            .await
+            .unwrap();
+        assert_eq!(
+            failure(&plan),
+            format!("file ({}) is directory, cannot continue", fx.path("d"))
+        );
+        assert_eq!(plan.result["state"], "directory");
+        assert_eq!(plan.result["mode"], "0700");
+        let path = fx.write("f", b"", 0o600);
+        let plan = fx
+            .plan("file", json!({"path": path, "state": "directory"}))
+            .await
+            .unwrap();
+        assert_eq!(failure(&plan), format!("{path} already exists as a file"));
+        assert_eq!(plan.result["state"], "file");
+        assert_eq!(plan.result["mode"], "0600");
+        assert_eq!(plan.result["size"], 0);
+        assert_eq!(fx.mode("f"), 0o600);
     }
 
     #[tokio::test]
@@ -1655,23 +1761,39 @@ mod tests {
     async fn symlink_to_a_missing_source_needs_force() {
         let fx = Fixture::new();
         let link = fx.path("link");
-        let error = fx
+        let plan = fx
             .plan(
                 "file",
                 json!({"path": link, "src": "/nonexistent/x", "state": "link"}),
             )
             .await
-            .unwrap_err();
-        assert!(error.to_string().contains("use 'force=yes'"), "{error}");
-        fx.converge(
-            "file",
-            json!({"path": link, "src": "/nonexistent/x", "state": "link", "force": true}),
-        )
-        .await;
+            .unwrap();
+        assert!(failure(&plan).contains("use 'force=yes'"), "{plan:?}");
+        assert_eq!(plan.result["src"], "/nonexistent/x");
+        assert_eq!(plan.result["path"], link.as_str());
+        assert!(std::fs::symlink_metadata(&link).is_err());
+        let plan = fx
+            .converge(
+                "file",
+                json!({"path": link, "src": "/nonexistent/x", "state": "link", "force": true}),
+            )
+            .await;
         assert_eq!(
             std::fs::read_link(&link).unwrap().to_str(),
             Some("/nonexistent/x")
         );
+        // A dangling link does not exist for Ansible: no facts in the result.
+        assert!(plan.result.get("state").is_none(), "{:?}", plan.result);
+        assert!(plan.result.get("mode").is_none());
+        // Naming the dangling link again without `src` changes nothing.
+        let again = fx
+            .plan("file", json!({"path": link, "state": "link"}))
+            .await
+            .unwrap();
+        assert!(!again.is_change(), "{again:?}");
+        assert!(again.failure.is_none());
+        assert_eq!(again.result["src"], json!(null));
+        assert_eq!(again.result["dest"], link.as_str());
     }
 
     #[tokio::test]
@@ -1679,16 +1801,18 @@ mod tests {
         let fx = Fixture::new();
         fx.write("target", b"t", 0o644);
         let path = fx.write("f", b"x", 0o644);
-        let error = fx
+        let plan = fx
             .plan(
                 "file",
                 json!({"path": path, "src": fx.path("target"), "state": "link"}),
             )
             .await
-            .unwrap_err();
-        assert!(error
-            .to_string()
-            .contains("refusing to convert from file to symlink"));
+            .unwrap();
+        assert_eq!(
+            failure(&plan),
+            format!("refusing to convert from file to symlink for {path}")
+        );
+        assert_eq!(plan.result["state"], "file");
         fx.converge(
             "file",
             json!({"path": path, "src": fx.path("target"), "state": "link", "force": true}),

@@ -8,6 +8,7 @@
 //! Adding a module is one file plus one line in [`registry::MODULES`].
 
 pub mod args;
+pub mod environment;
 pub mod plan;
 pub mod registry;
 pub mod transport;

@@ -182,7 +182,12 @@ impl Module for LineinfileArgs {
         Box::pin(async move {
             let transport = host.transport;
             let path = &self.path;
-            let file = EditedFile::read(transport, path).await?;
+            // Ansible's failures here carry an `rc`: 256 for a directory, 257 for a missing
+            // file.
+            let file = match EditedFile::read_or_directory(transport, path).await? {
+                Ok(file) => file,
+                Err(message) => return Ok(Plan::fail(message).with("rc", 256)),
+            };
             let regexes = self
                 .regexes()
                 .map_err(|e| ModuleError::failed(e.to_string()))?;
@@ -191,9 +196,8 @@ impl Module for LineinfileArgs {
             let (message, found) = match self.state {
                 LineState::Present => {
                     if file.content.is_none() && !self.create {
-                        return Err(ModuleError::failed(format!(
-                            "Destination {path} does not exist !"
-                        )));
+                        return Ok(Plan::fail(format!("Destination {path} does not exist !"))
+                            .with("rc", 257));
                     }
                     let message =
                         present(&mut lines, self, &regexes).map_err(ModuleError::Failed)?;
@@ -578,16 +582,35 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_missing_file_without_create_fails() {
+    async fn a_missing_file_without_create_fails_with_rc_257() {
         let fx = Fixture::new();
-        let error = fx
+        let plan = fx
             .plan("lineinfile", json!({"path": fx.path("none"), "line": "x"}))
             .await
-            .unwrap_err();
+            .unwrap();
+        assert!(plan.steps.is_empty());
         assert_eq!(
-            error.to_string(),
-            format!("Destination {} does not exist !", fx.path("none"))
+            plan.failure,
+            Some(format!("Destination {} does not exist !", fx.path("none")))
         );
+        assert_eq!(plan.result["rc"], 257);
+        assert!(!std::path::Path::new(&fx.path("none")).exists());
+    }
+
+    #[tokio::test]
+    async fn a_directory_fails_with_rc_256() {
+        let fx = Fixture::new();
+        std::fs::create_dir(fx.path("d")).unwrap();
+        let plan = fx
+            .plan("lineinfile", json!({"path": fx.path("d"), "line": "x"}))
+            .await
+            .unwrap();
+        assert!(plan.steps.is_empty());
+        assert_eq!(
+            plan.failure,
+            Some(format!("Path {} is a directory !", fx.path("d")))
+        );
+        assert_eq!(plan.result["rc"], 256);
     }
 
     #[tokio::test]

@@ -43,6 +43,17 @@ impl Plan {
         }
     }
 
+    /// The task fails with `message`, changing nothing; `with` adds the other keys of
+    /// the failed result (Ansible's modules return `path`, `rc`, the path's facts…).
+    pub fn fail(message: impl Into<String>) -> Self {
+        let message = message.into();
+        Plan {
+            reason: Some(message.clone()),
+            failure: Some(message),
+            ..Plan::default()
+        }
+    }
+
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.result.insert(key.to_string(), value.into());
         self

@@ -15,10 +15,9 @@
 //! ```
 
 use crate::args::Args;
-use crate::command::plan_run;
+use crate::command::{plan_run, Run};
 use crate::plan::Plan;
 use crate::registry::{FreeForm, ModuleSpec};
-use crate::transport::Exec;
 use crate::util::split_words;
 use crate::{ArgError, Host, Module, ModuleError};
 use futures::future::BoxFuture;
@@ -119,25 +118,26 @@ impl Module for ScriptArgs {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "script".to_string());
-            let exec = Exec::new([
-                "sh".to_string(),
-                "-c".to_string(),
-                RUNNER.to_string(),
-                "rplay-script".to_string(),
-                name,
-                self.executable.clone().unwrap_or_default(),
-                self.chdir.clone().unwrap_or_default(),
-                rest,
-            ])
-            .stdin(content);
-            let plan = plan_run(
-                host,
-                exec,
-                self.cmd.clone(),
-                self.creates.as_deref(),
-                self.removes.as_deref(),
-            )
-            .await?;
+            let run = Run {
+                argv: vec![
+                    "sh".to_string(),
+                    "-c".to_string(),
+                    RUNNER.to_string(),
+                    "rplay-script".to_string(),
+                    name,
+                    self.executable.clone().unwrap_or_default(),
+                    self.chdir.clone().unwrap_or_default(),
+                    rest,
+                ],
+                // The runner's shell expands the arguments, and changes to `chdir` itself.
+                expand_argv: false,
+                cmd: self.cmd.clone().into(),
+                chdir: None,
+                creates: self.creates.as_deref(),
+                removes: self.removes.as_deref(),
+                stdin: Some(content),
+            };
+            let plan = plan_run(host, run).await?;
             Ok(match plan.check {
                 crate::CheckSupport::Unpredictable(_) => {
                     plan.unpredictable("a script's effect is only known by running it")

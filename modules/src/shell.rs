@@ -10,13 +10,13 @@
 //! ```
 
 use crate::args::{ansible_bool, Args};
-use crate::command::{plan_run, stdin_bytes, INLINE_KEYS};
+use crate::command::{plan_run, stdin_bytes, Run, INLINE_KEYS};
 use crate::plan::Plan;
 use crate::registry::{FreeForm, ModuleSpec};
-use crate::transport::Exec;
 use crate::{Host, Module, ModuleError};
 use futures::future::BoxFuture;
 use serde::Deserialize;
+use serde_json::json;
 
 pub static SPEC: ModuleSpec = ModuleSpec {
     name: "shell",
@@ -59,6 +59,9 @@ pub struct ShellArgs {
     /// Accepted for compatibility with old playbooks; has no effect.
     #[serde(default)]
     pub warn: Option<serde_json::Value>,
+    /// Accepted for compatibility; the shell itself expands variables in the script.
+    #[serde(default)]
+    pub expand_argument_vars: Option<serde_json::Value>,
 }
 
 fn yes() -> bool {
@@ -74,17 +77,50 @@ impl Module for ShellArgs {
                 .executable
                 .clone()
                 .unwrap_or_else(|| "/bin/sh".to_string());
-            let mut exec = Exec::new([shell, "-c".to_string(), self.cmd.clone()]);
-            exec.stdin = stdin_bytes(&self.stdin, self.stdin_add_newline);
-            exec.cwd = self.chdir.clone();
-            plan_run(
-                host,
-                exec,
-                self.cmd.clone(),
-                self.creates.as_deref(),
-                self.removes.as_deref(),
+            let run = Run {
+                argv: vec![shell, "-c".to_string(), self.cmd.clone()],
+                expand_argv: false,
+                cmd: json!(self.cmd),
+                chdir: self.chdir.as_deref(),
+                creates: self.creates.as_deref(),
+                removes: self.removes.as_deref(),
+                stdin: stdin_bytes(&self.stdin, self.stdin_add_newline),
+            };
+            plan_run(host, run).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::Step;
+    use crate::testing::Fixture;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn the_script_is_left_to_the_shell_and_cmd_is_the_script() {
+        let fx = Fixture::new();
+        let plan = fx
+            .plan(
+                "shell",
+                json!({"cmd": "echo $HOME", "executable": "/bin/bash", "expand_argument_vars": true}),
             )
             .await
-        })
+            .unwrap();
+        assert_eq!(plan.result["cmd"], "echo $HOME");
+        assert_eq!(plan.result["msg"], "");
+        let [Step::Run { exec, .. }] = &plan.steps[..] else {
+            panic!("one step expected: {:?}", plan.steps);
+        };
+        assert_eq!(exec.argv, vec!["/bin/bash", "-c", "echo $HOME"]);
+    }
+
+    #[tokio::test]
+    async fn creates_makes_the_second_run_a_no_op() {
+        let fx = Fixture::new();
+        let marker = fx.path("marker");
+        let args = json!({"cmd": format!("echo made > '{marker}'"), "creates": marker});
+        fx.converge("shell", args).await;
+        assert_eq!(fx.read("marker"), b"made\n");
     }
 }

@@ -3,13 +3,16 @@
 
 use crate::local::LocalTransport;
 use crate::plan::{Plan, Step};
-use crate::transport::Transport;
-use crate::{Controller, Host, ModuleError};
+use crate::transport::{Exec, FileAttrs, Output, Transport, TransportError};
+use crate::{Controller, ControllerPath, Host, ModuleError};
+use futures::future::BoxFuture;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Runs a plan's steps in order, the way the engine applies them outside check mode.
+/// Runs a plan's steps in order, the way the engine applies them outside check mode, then
+/// fails with the plan's failure, if any.
 pub async fn apply(plan: &Plan, transport: &dyn Transport) -> Result<(), String> {
     for step in &plan.steps {
         match step {
@@ -38,7 +41,10 @@ pub async fn apply(plan: &Plan, transport: &dyn Transport) -> Result<(), String>
                 .map_err(|e| e.to_string())?,
         }
     }
-    Ok(())
+    match &plan.failure {
+        Some(failure) => Err(failure.clone()),
+        None => Ok(()),
+    }
 }
 
 /// Controller-side files, read from a directory of the scratch area.
@@ -51,6 +57,64 @@ impl Controller for DirController {
         let full = self.root.join(path);
         std::fs::read(&full)
             .map_err(|e| format!("could not find {path} in {}: {e}", self.root.display()))
+    }
+
+    fn find(&self, path: &str) -> Result<ControllerPath, String> {
+        let full = self.root.join(path);
+        let metadata = std::fs::metadata(&full)
+            .map_err(|e| format!("could not find {path} in {}: {e}", self.root.display()))?;
+        Ok(ControllerPath {
+            path: full.to_string_lossy().trim_end_matches('/').to_string(),
+            is_dir: metadata.is_dir(),
+            mode: metadata.permissions().mode() & 0o7777,
+        })
+    }
+
+    fn list(&self, path: &str) -> Result<Vec<String>, String> {
+        fn walk(base: &Path, relative: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+            for entry in std::fs::read_dir(base.join(relative))? {
+                let entry = entry?;
+                let name = format!("{relative}{}", entry.file_name().to_string_lossy());
+                if std::fs::metadata(entry.path())?.is_dir() {
+                    out.push(format!("{name}/"));
+                    walk(base, &format!("{name}/"), out)?;
+                } else {
+                    out.push(name);
+                }
+            }
+            Ok(())
+        }
+        let mut out = Vec::new();
+        walk(&self.root.join(path), "", &mut out)
+            .map_err(|e| format!("listing {path} in {}: {e}", self.root.display()))?;
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// A transport that counts the commands it runs, to hold modules to their round trips.
+pub struct CountingTransport<'a> {
+    pub inner: &'a dyn Transport,
+    pub runs: AtomicUsize,
+}
+
+impl Transport for CountingTransport<'_> {
+    fn run<'a>(&'a self, exec: &'a Exec) -> BoxFuture<'a, Result<Output, TransportError>> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        self.inner.run(exec)
+    }
+
+    fn put<'a>(
+        &'a self,
+        path: &'a str,
+        content: &'a [u8],
+        attrs: &'a FileAttrs,
+    ) -> BoxFuture<'a, Result<(), TransportError>> {
+        self.inner.put(path, content, attrs)
+    }
+
+    fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, TransportError>> {
+        self.inner.get(path)
     }
 }
 
@@ -112,6 +176,26 @@ impl Fixture {
             controller: &self.controller,
         };
         module.plan(&host).await
+    }
+
+    /// Plans like [`Fixture::plan`] and says how many commands the planning ran.
+    pub async fn plan_counting(
+        &self,
+        module: &str,
+        args: Value,
+    ) -> (Result<Plan, ModuleError>, usize) {
+        let spec = crate::registry::lookup(module).expect("a registered module");
+        let module = (spec.build)(args).expect("valid arguments");
+        let counting = CountingTransport {
+            inner: &self.transport,
+            runs: AtomicUsize::new(0),
+        };
+        let host = Host {
+            transport: &counting,
+            controller: &self.controller,
+        };
+        let plan = module.plan(&host).await;
+        (plan, counting.runs.load(Ordering::SeqCst))
     }
 
     pub async fn apply(&self, plan: &Plan) {

@@ -89,6 +89,55 @@ pub fn sha1_hex(content: &[u8]) -> String {
     hex::encode(Sha1::digest(content))
 }
 
+/// MD5 of content as lowercase hex: the `md5sum` Ansible's `copy` returns for a file it
+/// wrote (RFC 1321; no crate for one digest that is never used for security).
+pub fn md5_hex(content: &[u8]) -> String {
+    const SHIFTS: [u32; 64] = [
+        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5,
+        9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10,
+        15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+    ];
+    // floor(abs(sin(i + 1)) * 2^32), as the RFC defines them.
+    let constants: Vec<u32> = (0..64)
+        .map(|i| ((i as f64 + 1.0).sin().abs() * 4_294_967_296.0) as u32)
+        .collect();
+    let mut state: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
+    let mut message = content.to_vec();
+    message.push(0x80);
+    while message.len() % 64 != 56 {
+        message.push(0);
+    }
+    message.extend_from_slice(&((content.len() as u64).wrapping_mul(8)).to_le_bytes());
+    for block in message.chunks(64) {
+        let words: Vec<u32> = block
+            .chunks(4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+            .collect();
+        let [mut a, mut b, mut c, mut d] = state;
+        for i in 0..64 {
+            let (f, g) = match i / 16 {
+                0 => ((b & c) | (!b & d), i),
+                1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
+                2 => (b ^ c ^ d, (3 * i + 5) % 16),
+                _ => (c ^ (b | !d), (7 * i) % 16),
+            };
+            let rotated = a
+                .wrapping_add(f)
+                .wrapping_add(constants[i])
+                .wrapping_add(words[g])
+                .rotate_left(SHIFTS[i]);
+            a = d;
+            d = c;
+            c = b;
+            b = b.wrapping_add(rotated);
+        }
+        for (slot, value) in state.iter_mut().zip([a, b, c, d]) {
+            *slot = slot.wrapping_add(value);
+        }
+    }
+    state.iter().map(|w| hex::encode(w.to_le_bytes())).collect()
+}
+
 /// What `stat` says about a path on the host.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PathState {
@@ -123,6 +172,9 @@ impl PathState {
     }
 }
 
+/// The `stat -c` format that [`parse_stat_line`] reads.
+pub(crate) const STAT_FORMAT: &str = "%F|%a|%U|%G|%u|%g|%s|%.9Y|%.9X|%.9Z|%i|%d|%h|%N";
+
 /// Reads a path's state with one `stat` call; `follow` resolves symlinks first.
 pub async fn path_state(
     transport: &dyn Transport,
@@ -134,7 +186,7 @@ pub async fn path_state(
         argv.push("-L".to_string());
     }
     argv.push("-c".to_string());
-    argv.push("%F|%a|%U|%G|%u|%g|%s|%.9Y|%.9X|%.9Z|%i|%d|%h|%N".to_string());
+    argv.push(STAT_FORMAT.to_string());
     argv.push("--".to_string());
     argv.push(path.to_string());
     let output = transport.run(&Exec::new(argv)).await?;
@@ -153,7 +205,8 @@ pub async fn path_state(
         .ok_or_else(|| TransportError::Io(format!("stat {path}: unexpected output `{text}`")))
 }
 
-fn parse_stat_line(line: &str) -> Option<PathState> {
+/// Reads one line of `stat -c STAT_FORMAT`.
+pub(crate) fn parse_stat_line(line: &str) -> Option<PathState> {
     let mut fields = line.splitn(14, '|');
     let kind = match fields.next()? {
         "regular file" | "regular empty file" => "file",
@@ -222,6 +275,20 @@ mod tests {
         );
         assert_eq!(split_words("  ").unwrap(), Vec::<String>::new());
         assert!(split_words("echo 'open").is_err());
+    }
+
+    #[test]
+    fn md5_like_md5sum() {
+        // RFC 1321's test suite.
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(md5_hex(b"abc"), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(
+            md5_hex(
+                b"12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+            ),
+            "57edf4a22be3c955ac49da2e2107b67a"
+        );
+        assert_eq!(md5_hex(b"abc\n"), "0bee89b07a248e27c83fc3d5951213c1");
     }
 
     #[test]

@@ -748,13 +748,18 @@ pub async fn run_module(
         result.insert(key.clone(), value.clone());
     }
     if context.check {
+        if let Some(failure) = &plan.failure {
+            result.insert("failed".into(), json!(true));
+            result.insert("msg".into(), json!(failure));
+            return Ok(Attempt::from_result(result));
+        }
         if let CheckSupport::Unpredictable(reason) = &plan.check {
             if plan.is_change() {
-                let mut skipped = Map::new();
-                skipped.insert("changed".into(), json!(false));
-                skipped.insert("skipped".into(), json!(true));
-                skipped.insert("msg".into(), json!(reason));
-                return Ok(Attempt::from_result(skipped));
+                // The module's own keys stay (cmd, rc...), as Ansible reports them.
+                result.insert("changed".into(), json!(false));
+                result.insert("skipped".into(), json!(true));
+                result.insert("msg".into(), json!(reason));
+                return Ok(Attempt::from_result(result));
             }
         }
         let mut attempt = Attempt::from_result(result);
@@ -771,6 +776,7 @@ pub async fn run_module(
                 allow_failure,
             } => {
                 let started = std::time::Instant::now();
+                let start_time = local_time();
                 let output = match transport.run(exec).await {
                     Ok(output) => output,
                     Err(TransportError::Unreachable(message)) => return Ok(unreachable(&message)),
@@ -797,11 +803,14 @@ pub async fn run_module(
                     result.insert("stdout".into(), json!(stdout));
                     result.insert("stderr".into(), json!(stderr));
                     result.insert("delta".into(), json!(format_delta(started.elapsed())));
+                    result.insert("start".into(), json!(start_time));
+                    result.insert("end".into(), json!(local_time()));
                     if output.rc != 0 {
                         result.insert("failed".into(), json!(true));
                         result.insert("msg".into(), json!("non-zero return code"));
                         break;
                     }
+                    result.insert("msg".into(), json!(""));
                 } else if !output.success() && !allow_failure {
                     result.insert("failed".into(), json!(true));
                     result.insert("rc".into(), json!(output.rc));
@@ -846,6 +855,13 @@ pub async fn run_module(
         attempt.diffs = plan.diffs;
     }
     Ok(attempt)
+}
+
+/// The controller's local time as Ansible prints `start` and `end`.
+fn local_time() -> String {
+    jiff::Zoned::now()
+        .strftime("%Y-%m-%d %H:%M:%S%.6f")
+        .to_string()
 }
 
 fn format_delta(elapsed: std::time::Duration) -> String {

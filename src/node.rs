@@ -22,6 +22,9 @@ pub enum NodeValue {
     Unsafe(String),
     /// `!vault`: an encrypted string, decrypted when a vault password is given.
     Vault(String),
+    /// A YAML 1.1 timestamp (`2024-01-31`): a date or datetime to templates, as PyYAML
+    /// gives Ansible.
+    Timestamp(String),
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -75,7 +78,9 @@ impl Node {
     /// A mapping key as text: Ansible's keys are strings, but YAML allows `1:` or `true:`.
     pub fn key_text(&self) -> Option<String> {
         match &self.value {
-            NodeValue::String(s) | NodeValue::Unsafe(s) => Some(s.clone()),
+            NodeValue::String(s) | NodeValue::Unsafe(s) | NodeValue::Timestamp(s) => {
+                Some(s.clone())
+            }
             NodeValue::Int(i) => Some(i.to_string()),
             NodeValue::Float(f) => Some(f.to_string()),
             NodeValue::Bool(b) => Some(if *b { "True" } else { "False" }.to_string()),
@@ -92,6 +97,7 @@ impl Node {
             NodeValue::Int(_) => "an integer",
             NodeValue::Float(_) => "a number",
             NodeValue::String(_) | NodeValue::Unsafe(_) | NodeValue::Vault(_) => "a string",
+            NodeValue::Timestamp(_) => "a timestamp",
             NodeValue::Seq(_) => "a list",
             NodeValue::Map(_) => "a mapping",
         }
@@ -120,6 +126,7 @@ impl Node {
             NodeValue::String(s) => Value::from(s.as_str()),
             NodeValue::Unsafe(s) => Value::from_safe_string(s.clone()),
             NodeValue::Vault(s) => Value::from(s.as_str()),
+            NodeValue::Timestamp(s) => crate::template::timestamp(s),
             NodeValue::Seq(items) => {
                 Value::from(items.iter().map(Node::to_value).collect::<Vec<_>>())
             }
@@ -139,7 +146,12 @@ impl Node {
             ValueKind::Undefined | ValueKind::None => NodeValue::Null,
             ValueKind::Bool => NodeValue::Bool(value.is_true()),
             ValueKind::Number => {
-                if let Ok(i) = i64::try_from(value.clone()) {
+                // 2.0 stays a float: only integers become Int.
+                if let Some(i) = value
+                    .is_integer()
+                    .then(|| i64::try_from(value.clone()).ok())
+                    .flatten()
+                {
                     NodeValue::Int(i)
                 } else {
                     NodeValue::Float(f64::try_from(value.clone()).unwrap_or(0.0))
@@ -191,7 +203,7 @@ impl Node {
                 .map(J::Number)
                 .unwrap_or(J::Null),
             NodeValue::String(s) | NodeValue::Unsafe(s) => J::String(s.clone()),
-            NodeValue::Vault(s) => J::String(s.clone()),
+            NodeValue::Vault(s) | NodeValue::Timestamp(s) => J::String(s.clone()),
             NodeValue::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
             NodeValue::Map(entries) => J::Object(
                 entries

@@ -419,7 +419,24 @@ pub fn resolve_plain(value: &str) -> NodeValue {
     if let Some(f) = resolve_float(value) {
         return NodeValue::Float(f);
     }
+    if is_timestamp(value) {
+        return NodeValue::Timestamp(value.to_string());
+    }
     NodeValue::String(value.to_string())
+}
+
+/// YAML 1.1's timestamp: `2001-12-14`, `2001-12-14t21:59:43.10-05:00`,
+/// `2001-12-14 21:59:43.10 -5`.
+fn is_timestamp(value: &str) -> bool {
+    static TIMESTAMP: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    TIMESTAMP
+        .get_or_init(|| {
+            regex::Regex::new(
+                r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)$",
+            )
+            .expect("the timestamp pattern is valid")
+        })
+        .is_match(value)
 }
 
 fn resolve_bool(value: &str) -> Option<bool> {

@@ -351,3 +351,171 @@ fn inventory_graph_matches_ansible_inventory() {
         )
         .run();
 }
+
+#[test]
+fn list_hosts_and_tasks_without_running() {
+    let output = Test::new()
+        .file(
+            "hosts.ini",
+            "
+            [web]
+            web1 ansible_connection=local
+            web2 ansible_connection=local
+            ",
+        )
+        .file(
+            "play.yml",
+            "
+            - name: Web servers
+              hosts: web
+              tasks:
+                - name: Touch a marker
+                  file:
+                    path: \"{{ playbook_dir }}/{{ inventory_hostname }}\"
+                    state: touch
+                  tags: [marker]
+            ",
+        )
+        .args(&[
+            "-i",
+            "hosts.ini",
+            "play.yml",
+            "--list-hosts",
+            "--list-tasks",
+        ])
+        .stdout_contains("    hosts (2):\n      web1\n      web2\n")
+        .stdout_contains("      Touch a marker\tTAGS: [marker]\n")
+        .run();
+    assert!(!output.exists("web1"), "listing must not run anything");
+}
+
+#[test]
+fn implicit_inventory_has_only_localhost() {
+    Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: all
+              gather_facts: false
+              tasks:
+                - debug: msg=never
+            ",
+        )
+        .args(&["play.yml"])
+        .stdout_contains("skipping: no hosts matched")
+        .run();
+}
+
+#[test]
+fn json_output_is_one_event_per_line() {
+    let output = Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              gather_facts: false
+              tasks:
+                - command: echo hi
+            ",
+        )
+        .args(&["play.yml", "--output", "json"])
+        .run();
+    let events: Vec<serde_json::Value> = output
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect();
+    let result = events
+        .iter()
+        .find(|e| e["event"] == "host_result")
+        .expect("a host result event");
+    assert_eq!(result["status"], "changed");
+    assert_eq!(result["result"]["stdout"], "hi");
+    assert_eq!(events.last().unwrap()["event"], "recap");
+}
+
+#[test]
+fn tags_select_tasks_and_start_at_task_skips_earlier_ones() {
+    let output = Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              gather_facts: false
+              tasks:
+                - name: first
+                  file: {path: \"{{ playbook_dir }}/first\", state: touch}
+                  tags: [one]
+                - name: second
+                  file: {path: \"{{ playbook_dir }}/second\", state: touch}
+                  tags: [two]
+                - name: third
+                  file: {path: \"{{ playbook_dir }}/third\", state: touch}
+                  tags: [two]
+            ",
+        )
+        .args(&["play.yml", "--tags", "two", "--start-at-task", "third"])
+        .run();
+    assert!(!output.exists("first"));
+    assert!(!output.exists("second"));
+    assert!(output.exists("third"));
+}
+
+#[test]
+fn extra_vars_from_a_file_and_json() {
+    Test::new()
+        .file("vars.yml", "from_file: 1\n")
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              gather_facts: false
+              tasks:
+                - debug:
+                    msg: \"{{ from_file + from_json }}\"
+            ",
+        )
+        .args(&["play.yml", "-e", "@vars.yml", "-e", "{\"from_json\": 2}"])
+        .stdout_contains("\"msg\": 3")
+        .run();
+}
+
+#[test]
+fn bad_options_exit_5() {
+    Test::new()
+        .file("play.yml", "- hosts: localhost\n  tasks: []\n")
+        .args(&["play.yml", "--no-such-flag"])
+        .stderr_contains("--no-such-flag")
+        .status(5)
+        .run();
+}
+
+#[test]
+fn doc_prints_a_module_and_its_arguments() {
+    Test::new()
+        .args(&["doc", "command"])
+        .stdout_contains("`command`: runs a program with arguments, without a shell.")
+        .stdout_contains("  creates ")
+        .run();
+}
+
+#[test]
+fn the_demo_playbook_runs_and_is_idempotent() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/demo.yml");
+    let first = Test::new()
+        .args(&[demo, "-e", "report_dir={dir}/report"])
+        .stdout_contains("Gathering Facts")
+        .run();
+    let report = first.file("report/node-report.txt");
+    assert!(report.starts_with("Node report for localhost"), "{report}");
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_rplay"))
+        .args([
+            demo,
+            "-e",
+            &format!("report_dir={}/report", first.dir.display()),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(stdout.contains("changed=0"), "{stdout}");
+}

@@ -244,19 +244,21 @@ pub(crate) async fn plan_run(host: &Host<'_>, run: Run<'_>) -> Result<Plan, Modu
     exec.cwd = (!chdir.is_empty()).then(|| chdir.clone());
     // The keys of a command that has not run yet: running it replaces them; check mode
     // shows them.
+    // Ansible skips a command in check mode, except one with `creates` or `removes`:
+    // that one is reported as changed, with this message (running it replaces it).
+    const WOULD_RUN: &str = "Command would have run if not in check mode";
+    let guarded = !creates.is_empty() || !removes.is_empty();
     let plan = not_run(
         Plan::change(format!("run {display}"), vec![Step::capture(exec)]),
         run.cmd,
         json!(0),
         "",
-        "",
+        if guarded { WOULD_RUN } else { "" },
     );
-    // Ansible skips a command in check mode, except one with `creates` or `removes`:
-    // that one is reported as changed.
-    Ok(if creates.is_empty() && removes.is_empty() {
-        plan.unpredictable("Command would have run if not in check mode")
-    } else {
+    Ok(if guarded {
         plan
+    } else {
+        plan.unpredictable(WOULD_RUN)
     })
 }
 

@@ -4,11 +4,10 @@
 use super::task::Attempt;
 use super::value::{from_json, to_json};
 use crate::diagnostic::Diagnostic;
-use crate::inventory::Inventory;
 use crate::node::{Node, NodeValue};
 use crate::playbook::role::Role;
 use crate::source::Span;
-use crate::template::{truthy, Scope, Templar, VarMap};
+use crate::template::{Scope, Templar, VarMap};
 use minijinja::Value;
 use rplay_modules::args::PathSegment;
 use rplay_modules::{CheckSupport, Controller, Host, ModuleError, Step, Transport, TransportError};
@@ -26,7 +25,6 @@ pub struct ActionContext<'a> {
     pub host: &'a str,
     pub role: Option<&'a Role>,
     pub playbook_dir: &'a Path,
-    pub inventory: &'a Inventory,
     pub task_span: &'a Span,
 }
 
@@ -184,7 +182,6 @@ fn assert(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
         NodeValue::Seq(items) => items.clone(),
         _ => vec![that.clone()],
     };
-    let quiet = arg(args, "quiet").is_some_and(|n| truthy(&n.to_value()));
     for condition in &conditions {
         // Conditions in `that` were rendered already if they were templates; evaluate the
         // rest as expressions.
@@ -210,11 +207,7 @@ fn assert(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     let message = arg(args, "success_msg")
         .map(Node::to_json)
         .unwrap_or(json!("All assertions passed"));
-    if !quiet {
-        result.insert("msg".into(), message);
-    } else {
-        result.insert("msg".into(), message);
-    }
+    result.insert("msg".into(), message);
     Ok(Attempt::from_result(result))
 }
 
@@ -266,7 +259,12 @@ fn include_vars(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
             .map_err(|e| {
                 Diagnostic::at(format!("bad `files_matching` pattern: {e}"), &args.span)
             })?;
-        let mut entries: Vec<PathBuf> = walk_dir(&path);
+        // `depth: 0` (the default) reads every level; `depth: 1` only the directory itself.
+        let depth = arg(args, "depth")
+            .and_then(|n| super::number(&n.to_value()))
+            .map(|d| d.max(0.0) as usize)
+            .unwrap_or(0);
+        let mut entries: Vec<PathBuf> = walk_dir(&path, depth, 1);
         entries.sort();
         for entry in entries {
             let name = entry
@@ -310,13 +308,15 @@ fn include_vars(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     Ok(attempt)
 }
 
-fn walk_dir(dir: &Path) -> Vec<PathBuf> {
+fn walk_dir(dir: &Path, depth: usize, level: usize) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
-                out.extend(walk_dir(&path));
+                if depth == 0 || level < depth {
+                    out.extend(walk_dir(&path, depth, level + 1));
+                }
             } else {
                 out.push(path);
             }
@@ -330,7 +330,8 @@ fn group_by(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     let key = arg_text(context.args, "key")
         .ok_or_else(|| Diagnostic::at("`group_by` needs `key`", &context.args.span))?;
     let group = key.replace([' ', '-', '.'], "_");
-    let mut result = ok_result(false);
+    // Ansible reports group_by as a change to the inventory.
+    let mut result = ok_result(true);
     result.insert("add_group".into(), json!(group));
     let mut parents = Vec::new();
     if let Some(node) = arg(context.args, "parents") {
@@ -340,7 +341,7 @@ fn group_by(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     let mut attempt = Attempt::from_result(result);
     attempt
         .add_to_groups
-        .push((group, vec![context.host.to_string()]));
+        .push((group, vec![context.host.to_string()], parents));
     Ok(attempt)
 }
 
@@ -365,7 +366,9 @@ fn add_host(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
         groups
     };
     for group in targets {
-        attempt.add_to_groups.push((group, vec![name.clone()]));
+        attempt
+            .add_to_groups
+            .push((group, vec![name.clone()], Vec::new()));
     }
     Ok(attempt)
 }
@@ -412,11 +415,56 @@ struct FileFinder<'a> {
 
 impl Controller for FileFinder<'_> {
     fn read_file(&self, path: &str) -> Result<Vec<u8>, String> {
-        let found = search_paths(self.role, self.playbook_dir, "files", path).ok_or_else(|| {
-            format!("could not find `{path}` in the role's files/ or beside the playbook")
-        })?;
+        let found = self.locate(path)?;
         std::fs::read(&found).map_err(|e| format!("reading {}: {e}", found.display()))
     }
+
+    fn find(&self, path: &str) -> Result<rplay_modules::ControllerPath, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let found = self.locate(path)?;
+        let metadata =
+            std::fs::metadata(&found).map_err(|e| format!("reading {}: {e}", found.display()))?;
+        Ok(rplay_modules::ControllerPath {
+            path: found.display().to_string(),
+            is_dir: metadata.is_dir(),
+            mode: metadata.permissions().mode() & 0o7777,
+        })
+    }
+
+    fn list(&self, path: &str) -> Result<Vec<String>, String> {
+        let root = self.locate(path)?;
+        let mut entries = Vec::new();
+        list_tree(&root, &root, &mut entries)
+            .map_err(|e| format!("listing {}: {e}", root.display()))?;
+        entries.sort();
+        Ok(entries)
+    }
+}
+
+impl FileFinder<'_> {
+    fn locate(&self, path: &str) -> Result<PathBuf, String> {
+        search_paths(self.role, self.playbook_dir, "files", path).ok_or_else(|| {
+            format!("could not find `{path}` in the role's files/ or beside the playbook")
+        })
+    }
+}
+
+/// Files and directories under `dir`, relative to `root`; directories end with `/`.
+fn list_tree(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let relative = path
+            .strip_prefix(root)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        if path.is_dir() {
+            out.push(format!("{relative}/"));
+            list_tree(root, &path, out)?;
+        } else {
+            out.push(relative);
+        }
+    }
+    Ok(())
 }
 
 fn search_paths(
@@ -511,7 +559,36 @@ async fn template(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     }
     let scope = context.scope.with_layer(layer);
     let name = crate::source::display_path(&path);
-    let mut rendered = context.templar.render_file(&name, &text, &scope)?;
+    let flag = |key: &str, default: bool| {
+        arg(args, key).map_or(default, |n| crate::template::truthy(&n.to_value()))
+    };
+    let pair = |start: &str, end: &str| match (arg_text(args, start), arg_text(args, end)) {
+        (None, None) => None,
+        (open, close) => Some((
+            open.unwrap_or_else(|| default_delimiter(start).to_string()),
+            close.unwrap_or_else(|| default_delimiter(end).to_string()),
+        )),
+    };
+    let mut search = Vec::new();
+    if let Some(dir) = path.parent() {
+        search.push(dir.to_path_buf());
+    }
+    if let Some(role) = context.role {
+        search.push(role.path.join("templates"));
+    }
+    search.push(context.playbook_dir.join("templates"));
+    search.push(context.playbook_dir.to_path_buf());
+    let options = crate::template::FileOptions {
+        trim_blocks: flag("trim_blocks", true),
+        lstrip_blocks: flag("lstrip_blocks", false),
+        block: pair("block_start_string", "block_end_string"),
+        variable: pair("variable_start_string", "variable_end_string"),
+        comment: pair("comment_start_string", "comment_end_string"),
+        search,
+    };
+    let mut rendered = context
+        .templar
+        .render_file_with(&name, &text, &scope, &options)?;
     if let Some(sequence) = arg_text(args, "newline_sequence") {
         let sequence = sequence.replace("\\r", "\r").replace("\\n", "\n");
         rendered = rendered.replace('\n', &sequence);
@@ -548,6 +625,17 @@ async fn template(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     Ok(attempt)
 }
 
+fn default_delimiter(option: &str) -> &'static str {
+    match option {
+        "block_start_string" => "{%",
+        "block_end_string" => "%}",
+        "variable_start_string" => "{{",
+        "variable_end_string" => "}}",
+        "comment_start_string" => "{#",
+        _ => "#}",
+    }
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -557,8 +645,26 @@ fn hostname() -> String {
 async fn gather(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
     let args = context.args.clone();
     let mut attempt = run_module(context, "setup", args).await?;
-    if let Some(serde_json::Value::Object(facts)) = attempt.result.get("ansible_facts") {
-        attempt.facts = Some(facts.clone());
+    if let Some(serde_json::Value::Object(facts)) = attempt.result.get("ansible_facts").cloned() {
+        // A registered `setup` result names its facts `ansible_*`, as Ansible's does; the
+        // host's `ansible_facts` variable holds them without the prefix.
+        let prefixed: serde_json::Map<String, serde_json::Value> = facts
+            .iter()
+            .map(|(key, value)| {
+                let key = if key.starts_with("ansible_")
+                    || matches!(key.as_str(), "gather_subset" | "module_setup")
+                {
+                    key.clone()
+                } else {
+                    format!("ansible_{key}")
+                };
+                (key, value.clone())
+            })
+            .collect();
+        attempt
+            .result
+            .insert("ansible_facts".into(), serde_json::Value::Object(prefixed));
+        attempt.facts = Some(facts);
     }
     attempt.result.insert("changed".into(), json!(false));
     Ok(attempt)
@@ -642,13 +748,18 @@ pub async fn run_module(
         result.insert(key.clone(), value.clone());
     }
     if context.check {
+        if let Some(failure) = &plan.failure {
+            result.insert("failed".into(), json!(true));
+            result.insert("msg".into(), json!(failure));
+            return Ok(Attempt::from_result(result));
+        }
         if let CheckSupport::Unpredictable(reason) = &plan.check {
             if plan.is_change() {
-                let mut skipped = Map::new();
-                skipped.insert("changed".into(), json!(false));
-                skipped.insert("skipped".into(), json!(true));
-                skipped.insert("msg".into(), json!(reason));
-                return Ok(Attempt::from_result(skipped));
+                // The module's own keys stay (cmd, rc...), as Ansible reports them.
+                result.insert("changed".into(), json!(false));
+                result.insert("skipped".into(), json!(true));
+                result.insert("msg".into(), json!(reason));
+                return Ok(Attempt::from_result(result));
             }
         }
         let mut attempt = Attempt::from_result(result);
@@ -665,6 +776,7 @@ pub async fn run_module(
                 allow_failure,
             } => {
                 let started = std::time::Instant::now();
+                let start_time = local_time();
                 let output = match transport.run(exec).await {
                     Ok(output) => output,
                     Err(TransportError::Unreachable(message)) => return Ok(unreachable(&message)),
@@ -691,11 +803,14 @@ pub async fn run_module(
                     result.insert("stdout".into(), json!(stdout));
                     result.insert("stderr".into(), json!(stderr));
                     result.insert("delta".into(), json!(format_delta(started.elapsed())));
+                    result.insert("start".into(), json!(start_time));
+                    result.insert("end".into(), json!(local_time()));
                     if output.rc != 0 {
                         result.insert("failed".into(), json!(true));
                         result.insert("msg".into(), json!("non-zero return code"));
                         break;
                     }
+                    result.insert("msg".into(), json!(""));
                 } else if !output.success() && !allow_failure {
                     result.insert("failed".into(), json!(true));
                     result.insert("rc".into(), json!(output.rc));
@@ -740,6 +855,13 @@ pub async fn run_module(
         attempt.diffs = plan.diffs;
     }
     Ok(attempt)
+}
+
+/// The controller's local time as Ansible prints `start` and `end`.
+fn local_time() -> String {
+    jiff::Zoned::now()
+        .strftime("%Y-%m-%d %H:%M:%S%.6f")
+        .to_string()
 }
 
 fn format_delta(elapsed: std::time::Duration) -> String {
@@ -811,9 +933,4 @@ pub fn check_static_args(module: &str, args: &Node) -> Result<(), Diagnostic> {
         (spec.build)(args.to_json()).map_err(|error| arg_error(spec.name, args, error))?;
     }
     Ok(())
-}
-
-/// Every value in the scope named by the host, for `debug: var=hostvars[...]`.
-pub fn value_of(scope: &Scope, name: &str) -> Option<Value> {
-    scope.get(name).ok().flatten()
 }

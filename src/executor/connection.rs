@@ -52,7 +52,7 @@ impl TaskTransport {
         match &self.become_ {
             None => {
                 let mut env = self.environment.clone();
-                env.extend(exec.env.drain(..));
+                env.append(&mut exec.env);
                 exec.env = env;
             }
             Some(become_) => {
@@ -70,7 +70,7 @@ impl TaskTransport {
                     command.push("env".to_string());
                     command.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
                 }
-                command.extend(exec.argv.drain(..));
+                command.append(&mut exec.argv);
                 if become_.method == "su" {
                     argv.extend(become_.prefix());
                     argv.push(rplay_modules::util::join_words(&command));

@@ -21,7 +21,7 @@ use crate::inventory::Inventory;
 use crate::node::{Node, NodeValue};
 use crate::playbook::role::Role;
 use crate::playbook::{Common, Loader, Play, Playbook, Task, TaskKind};
-use crate::report::{HostResult, Sink, Stats, Status};
+use crate::report::{HostResult, SharedSink, Sink, Stats, Status};
 use crate::template::{HostVarsSource, Scope, Templar, VarMap};
 use futures::StreamExt;
 use indexmap::IndexMap;
@@ -85,11 +85,17 @@ pub struct Executor {
     pub inventory: Inventory,
     pub options: Options,
     sink: Box<dyn Sink>,
+    /// The same sink, for runners started under the `free` strategy.
+    shared_sink: SharedSink,
     hosts: IndexMap<String, HostState>,
     extra_vars: Arc<VarMap>,
     shared: Arc<SharedVars>,
     interrupted: Arc<AtomicBool>,
     started: bool,
+    /// `group_by`/`add_host` changed the inventory since `groups` was last published.
+    groups_changed: bool,
+    /// `any_errors_fatal` or `max_fail_percentage` stopped the playbook.
+    aborted: bool,
 }
 
 /// Every host's variable layers as a play sees them, for `hostvars`.
@@ -146,13 +152,23 @@ impl Inherited {
 }
 
 fn merge_common(into: &mut Common, from: &Common) {
+    // Environments and module defaults merge from the play down to the task; the other
+    // keywords replace.
+    let stack = |outer: &Option<Node>, inner: &Option<Node>| match (outer, inner) {
+        (Some(outer), Some(inner)) => Some(Node::new(
+            NodeValue::Seq(vec![outer.clone(), inner.clone()]),
+            inner.span.clone(),
+        )),
+        (outer, inner) => inner.clone().or_else(|| outer.clone()),
+    };
+    let environment = stack(&into.environment, &from.environment);
+    let module_defaults = stack(&into.module_defaults, &from.module_defaults);
     macro_rules! take {
         ($($field:ident),*) => {
             $(if from.$field.is_some() { into.$field = from.$field.clone(); })*
         };
     }
     take!(
-        environment,
         become_,
         become_user,
         become_method,
@@ -169,14 +185,18 @@ fn merge_common(into: &mut Common, from: &Common) {
         throttle,
         timeout,
         connection,
-        remote_user,
-        module_defaults
+        remote_user
     );
+    into.environment = environment;
+    into.module_defaults = module_defaults;
 }
 
 /// Per-play settings every task of the play needs.
+#[derive(Clone)]
 pub struct PlayContext {
     pub play_vars: Arc<VarMap>,
+    /// Per host, when `vars_files` names depend on host variables.
+    pub host_play_vars: HashMap<String, Arc<VarMap>>,
     /// Defaults and vars of every role in the play: Ansible lets them leak to the whole
     /// play (unless `private_role_vars`), defaults below the inventory, vars above the play.
     pub roles_defaults: Arc<VarMap>,
@@ -188,6 +208,9 @@ pub struct PlayContext {
     pub batch: Vec<String>,
     /// Every host of the play (all batches).
     pub all_hosts: Vec<String>,
+    /// Hosts of the batch that had already failed in an earlier play.
+    pub failed_before: Vec<String>,
+    pub force_handlers: bool,
     pub dir: PathBuf,
     pub play_common: Common,
     /// Set by `meta: end_play` or by `any_errors_fatal`.
@@ -200,16 +223,20 @@ impl Executor {
     pub fn new(inventory: Inventory, options: Options, sink: Box<dyn Sink>) -> Executor {
         let templar = Arc::new(Templar::new());
         let extra_vars = Arc::new(options.extra_vars.clone());
+        let shared_sink = SharedSink::new(sink);
         let mut executor = Executor {
             templar,
             inventory,
             started: options.start_at_task.is_none(),
             options,
-            sink,
+            sink: Box::new(shared_sink.clone()),
+            shared_sink,
             hosts: IndexMap::new(),
             extra_vars,
             shared: Arc::new(SharedVars::default()),
             interrupted: Arc::new(AtomicBool::new(false)),
+            groups_changed: false,
+            aborted: false,
         };
         executor.refresh_hosts();
         executor
@@ -228,18 +255,18 @@ impl Executor {
 
     /// Creates state for the given hosts when missing (the implicit localhost included).
     fn ensure_hosts(&mut self, names: &[String]) {
-        for name in names.iter().cloned() {
-            if self.hosts.contains_key(&name) {
+        for name in names.iter() {
+            if self.hosts.contains_key(name) {
                 continue;
             }
-            let vars = Arc::new(self.inventory.host_vars(&name));
+            let vars = Arc::new(self.inventory.host_vars(name));
             let connection_options = crate::transport::ConnectionOptions {
                 connection: self.options.connection.clone(),
                 remote_user: self.options.remote_user.clone(),
                 ..Default::default()
             };
             let (transport, connection_error) =
-                match crate::transport::for_host(&name, &vars, &connection_options) {
+                match crate::transport::for_host(name, &vars, &connection_options) {
                     Ok(transport) => (Some(transport), None),
                     Err(error) => (None, Some(error)),
                 };
@@ -269,7 +296,7 @@ impl Executor {
             .playbook_start(&crate::source::display_path(&playbook.path));
         let mut touched: Vec<String> = Vec::new();
         for play in &playbook.plays {
-            if self.interrupted.load(Ordering::SeqCst) {
+            if self.interrupted.load(Ordering::SeqCst) || self.aborted {
                 break;
             }
             let hosts = self.run_play(play).await?;
@@ -343,7 +370,15 @@ impl Executor {
                 state.notified.clear();
             }
         }
-        let play_vars = self.play_vars(play, &all_hosts)?;
+        let templated_files = play.vars_files.iter().any(Node::has_template);
+        let play_vars =
+            self.play_vars(play, all_hosts.first().map(String::as_str).unwrap_or(""))?;
+        let mut host_play_vars = HashMap::new();
+        if templated_files {
+            for host in &all_hosts {
+                host_play_vars.insert(host.clone(), self.play_vars(play, host)?);
+            }
+        }
         scope_for_name = self.base_scope(Some(&play_vars));
         let serial = serial_batches(
             play.serial.as_ref(),
@@ -380,12 +415,26 @@ impl Executor {
                 roles_defaults: Arc::new(roles_defaults),
                 roles_vars: Arc::new(roles_vars),
                 play_vars: play_vars.clone(),
+                host_play_vars: host_play_vars.clone(),
                 play_magic: Arc::new(self.play_magic(play, &all_hosts, &batch)),
                 handlers: play.handlers.clone(),
                 any_errors_fatal,
                 max_fail_percentage,
                 batch: batch.clone(),
                 all_hosts: all_hosts.clone(),
+                force_handlers: play
+                    .force_handlers
+                    .as_ref()
+                    .is_some_and(|n| crate::template::truthy(&n.to_value())),
+                failed_before: batch
+                    .iter()
+                    .filter(|h| {
+                        self.hosts
+                            .get(*h)
+                            .is_some_and(|s| s.failed || s.unreachable)
+                    })
+                    .cloned()
+                    .collect(),
                 dir: play.dir.clone(),
                 play_common: play.common.clone(),
                 ended: false,
@@ -403,24 +452,18 @@ impl Executor {
             if self.gathers_facts(play) {
                 self.gather_facts(play, &mut context).await?;
             }
-            let sections = [
-                &play.pre_tasks,
-                &play.role_tasks,
-                &play.tasks,
-                &play.post_tasks,
-            ];
-            for (index, section) in sections.into_iter().enumerate() {
-                if context.ended || self.interrupted.load(Ordering::SeqCst) {
-                    break;
-                }
-                self.run_tasks(section, &batch, &inherited, &mut context)
+            let free = play
+                .strategy
+                .as_ref()
+                .and_then(Node::as_str)
+                .is_some_and(|s| s == "free");
+            if free && batch.len() > 1 {
+                self.run_free(play, &batch, &inherited, &context).await?;
+            } else {
+                self.run_sections(play, &batch, &inherited, &mut context)
                     .await?;
-                // Handlers run after pre_tasks, after roles+tasks, and after post_tasks.
-                if index != 1 {
-                    self.flush_handlers(&batch, &mut context).await?;
-                }
+                self.started = context.started;
             }
-            self.started = context.started;
             let failed_in_batch = batch
                 .iter()
                 .filter(|h| {
@@ -434,6 +477,84 @@ impl Executor {
             }
         }
         Ok(all_hosts)
+    }
+
+    /// pre_tasks, roles and tasks, post_tasks, each followed by its handlers.
+    async fn run_sections(
+        &mut self,
+        play: &Play,
+        batch: &[String],
+        inherited: &Inherited,
+        context: &mut PlayContext,
+    ) -> Result<()> {
+        let sections = [
+            &play.pre_tasks,
+            &play.role_tasks,
+            &play.tasks,
+            &play.post_tasks,
+        ];
+        for (index, section) in sections.into_iter().enumerate() {
+            if context.ended || self.interrupted.load(Ordering::SeqCst) {
+                break;
+            }
+            self.run_tasks(section, batch, inherited, context).await?;
+            // Handlers run after pre_tasks, after roles+tasks, and after post_tasks.
+            if index != 1 {
+                self.flush_handlers(batch, context).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `free` strategy: every host goes through the play at its own pace, so a slow
+    /// host never holds the others back. Each host gets a runner of its own (its state
+    /// moved in, the sink and `hostvars` shared) and the runners advance concurrently.
+    async fn run_free(
+        &mut self,
+        play: &Play,
+        batch: &[String],
+        inherited: &Inherited,
+        context: &PlayContext,
+    ) -> Result<()> {
+        let mut runners = Vec::new();
+        for host in batch {
+            let Some(state) = self.hosts.shift_remove(host) else {
+                continue;
+            };
+            let mut hosts = IndexMap::new();
+            hosts.insert(host.clone(), state);
+            let runner = Executor {
+                templar: self.templar.clone(),
+                inventory: self.inventory.clone(),
+                options: self.options.clone(),
+                sink: Box::new(self.shared_sink.clone()),
+                shared_sink: self.shared_sink.clone(),
+                hosts,
+                extra_vars: self.extra_vars.clone(),
+                shared: self.shared.clone(),
+                interrupted: self.interrupted.clone(),
+                started: self.started,
+                groups_changed: false,
+                aborted: false,
+            };
+            let mut host_context = context.clone();
+            host_context.batch = vec![host.clone()];
+            runners.push((host.clone(), runner, host_context));
+        }
+        let results =
+            futures::future::join_all(runners.iter_mut().map(|(host, runner, host_context)| {
+                let hosts = std::slice::from_ref(host);
+                runner.run_sections(play, hosts, inherited, host_context)
+            }))
+            .await;
+        for (host, mut runner, _) in runners {
+            if let Some(state) = runner.hosts.shift_remove(&host) {
+                self.hosts.insert(host, state);
+            }
+            self.aborted |= runner.aborted;
+        }
+        results.into_iter().collect::<Result<Vec<()>>>()?;
+        Ok(())
     }
 
     fn gathers_facts(&self, play: &Play) -> bool {
@@ -504,7 +625,10 @@ impl Executor {
         Scope::new(layers, self.templar.clone(), None)
     }
 
-    fn play_vars(&self, play: &Play, hosts: &[String]) -> Result<Arc<VarMap>> {
+    /// Play vars and vars_files as one host sees them (vars_files names may use the
+    /// host's variables, so each host can load different files).
+    fn play_vars(&self, play: &Play, host: &str) -> Result<Arc<VarMap>> {
+        let hosts = [host.to_string()];
         let mut vars: VarMap = play
             .common
             .vars
@@ -599,7 +723,7 @@ impl Executor {
             "ansible_play_role_names".to_string(),
             value::serialize(&play.role_names),
         );
-        magic.insert("omit".to_string(), Value::from(crate::template::OMIT));
+        magic.insert("omit".to_string(), crate::template::omit());
         magic.insert(
             "ansible_version".to_string(),
             value::serialize(&serde_json::json!({
@@ -631,12 +755,11 @@ impl Executor {
     /// The layers for `hostvars[host]`: what any task of this play would see, minus the
     /// task's own variables.
     fn host_layers(&self, host: &HostState, context: &PlayContext) -> Vec<Arc<VarMap>> {
+        // As in Ansible, `hostvars` holds inventory variables, facts and what tasks set,
+        // not the play's `vars`.
         vec![
-            context.roles_defaults.clone(),
             host.inventory_vars.clone(),
             host.facts.clone(),
-            context.play_vars.clone(),
-            context.roles_vars.clone(),
             host.runtime_vars.clone(),
             context.play_magic.clone(),
             Arc::new(self.host_magic(&host.name)),
@@ -645,7 +768,7 @@ impl Executor {
     }
 
     /// `ansible_play_hosts` and `play_hosts` list the hosts still in the play.
-    fn refresh_play_hosts(&self, context: &mut PlayContext) {
+    fn refresh_play_hosts(&mut self, context: &mut PlayContext) {
         let active: Vec<&String> = context
             .all_hosts
             .iter()
@@ -668,6 +791,13 @@ impl Executor {
         magic.insert("ansible_play_hosts".to_string(), value::serialize(&active));
         magic.insert("play_hosts".to_string(), value::serialize(&batch));
         magic.insert("ansible_play_batch".to_string(), value::serialize(&batch));
+        if self.groups_changed {
+            magic.insert(
+                "groups".to_string(),
+                value::serialize(&self.inventory.groups()),
+            );
+            self.groups_changed = false;
+        }
         context.play_magic = Arc::new(magic);
     }
 
@@ -695,7 +825,13 @@ impl Executor {
         }
         layers.push(host.inventory_vars.clone());
         layers.push(host.facts.clone());
-        layers.push(context.play_vars.clone());
+        layers.push(
+            context
+                .host_play_vars
+                .get(&host.name)
+                .unwrap_or(&context.play_vars)
+                .clone(),
+        );
         layers.push(context.roles_vars.clone());
         if let Some(role) = role {
             layers.push(role.vars.clone());
@@ -725,6 +861,19 @@ impl Executor {
                 Value::from(role.path.display().to_string()),
             );
             magic.insert("role_name".to_string(), Value::from(role.name.as_str()));
+            let mut role_names: Vec<String> = context
+                .play_magic
+                .get("role_names")
+                .and_then(|v| v.try_iter().ok())
+                .map(|names| names.map(|n| n.to_string()).collect())
+                .unwrap_or_default();
+            if !role_names.contains(&role.name) {
+                role_names.push(role.name.clone());
+            }
+            magic.insert(
+                "ansible_role_names".to_string(),
+                value::serialize(&role_names),
+            );
             magic.insert(
                 "ansible_role_name".to_string(),
                 Value::from(role.name.as_str()),
@@ -786,12 +935,17 @@ impl Executor {
 
     /// `any_errors_fatal` and `max_fail_percentage` end the play for everyone.
     fn check_failure_limits(&mut self, hosts: &[String], context: &mut PlayContext) {
-        let batch = &context.batch;
+        // Hosts that failed in an earlier play do not count in this one.
+        let batch: Vec<&String> = context
+            .batch
+            .iter()
+            .filter(|h| !context.failed_before.contains(*h))
+            .collect();
         let failed = batch
             .iter()
             .filter(|h| {
                 self.hosts
-                    .get(*h)
+                    .get(h.as_str())
                     .is_some_and(|s| s.failed || s.unreachable)
             })
             .count();
@@ -802,7 +956,9 @@ impl Executor {
             .max_fail_percentage
             .is_some_and(|limit| (failed as f64) * 100.0 / (batch.len() as f64) > limit);
         if context.any_errors_fatal || over_limit {
+            // The play stops for every host, and so does the rest of the playbook.
             context.ended = true;
+            self.aborted = true;
             let _ = hosts;
         }
     }
@@ -948,9 +1104,12 @@ impl Executor {
             let notified: Vec<String> = hosts
                 .iter()
                 .filter(|h| {
-                    self.hosts
-                        .get(*h)
-                        .is_some_and(|s| s.active() && s.notified.iter().any(|n| names.contains(n)))
+                    self.hosts.get(*h).is_some_and(|s| {
+                        // `force_handlers` runs them on hosts that failed since.
+                        let eligible =
+                            s.active() || (context.force_handlers && s.failed && !s.unreachable);
+                        eligible && s.notified.iter().any(|n| names.contains(n))
+                    })
                 })
                 .cloned()
                 .collect();
@@ -1129,7 +1288,6 @@ impl Executor {
                 dir: context.dir.clone(),
                 inventory: &self.inventory,
                 local: Arc::new(rplay_modules::local::LocalTransport::new()),
-                remote_user: self.options.remote_user.clone(),
                 become_default: (
                     self.options.become_,
                     self.options.become_user.clone(),
@@ -1252,7 +1410,16 @@ impl Executor {
                 value::from_json(&serde_json::Value::Object(output.result.clone())),
             );
         }
-        state.extend_runtime(output.set_facts.clone());
+        // With `delegate_facts`, what the task sets belongs to the delegate.
+        match output.delegate_facts_to.as_deref() {
+            Some(other) if other != host => {
+                let facts = output.set_facts.clone();
+                if let Some(other_state) = self.hosts.get_mut(other) {
+                    other_state.extend_runtime(facts);
+                }
+            }
+            _ => state.extend_runtime(output.set_facts.clone()),
+        }
         if let Some(facts) = &output.facts {
             let target = output.delegate_facts_to.clone();
             match target {
@@ -1278,14 +1445,21 @@ impl Executor {
                 }
             }
         }
-        for (group, members) in &output.add_to_groups {
+        for (group, members, parents) in &output.add_to_groups {
             for member in members {
                 if let Err(error) = self.inventory.add_host_to_group(member, group) {
                     self.sink.warning(&error.message);
                 }
             }
+            if !parents.is_empty() {
+                let parents: Vec<&str> = parents.iter().map(String::as_str).collect();
+                if let Err(error) = self.inventory.add_group_with_parents(group, &parents) {
+                    self.sink.warning(&error.message);
+                }
+            }
         }
         if !output.add_to_groups.is_empty() {
+            self.groups_changed = true;
             self.refresh_hosts();
         }
     }

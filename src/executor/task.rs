@@ -9,7 +9,7 @@ use crate::inventory::Inventory;
 use crate::node::{Node, NodeValue};
 use crate::playbook::{Common, Task, TaskKind};
 use crate::report::Status;
-use crate::template::{truthy, Scope, Templar, VarMap, OMIT};
+use crate::template::{truthy, Scope, Templar, VarMap};
 use minijinja::Value;
 use rplay_modules::{Diff, Transport};
 use serde_json::{json, Map};
@@ -31,7 +31,6 @@ pub struct TaskContext<'a> {
     pub dir: PathBuf,
     pub inventory: &'a Inventory,
     pub local: Arc<rplay_modules::local::LocalTransport>,
-    pub remote_user: Option<String>,
     pub become_default: (bool, Option<String>, Option<String>),
 }
 
@@ -56,7 +55,7 @@ pub struct TaskOutput {
     pub delegate_facts_to: Option<String>,
     pub delegated_to: Option<String>,
     pub notify: Vec<String>,
-    pub add_to_groups: Vec<(String, Vec<String>)>,
+    pub add_to_groups: Vec<(String, Vec<String>, Vec<String>)>,
     pub warnings: Vec<String>,
 }
 
@@ -123,7 +122,7 @@ pub struct Attempt {
     pub unreachable: bool,
     pub set_facts: VarMap,
     pub facts: Option<Map<String, serde_json::Value>>,
-    pub add_to_groups: Vec<(String, Vec<String>)>,
+    pub add_to_groups: Vec<(String, Vec<String>, Vec<String>)>,
 }
 
 impl Attempt {
@@ -549,10 +548,18 @@ impl TaskContext<'_> {
 
     /// Runs the action once, without retries.
     async fn execute(&self, scope: &Scope) -> Result<Attempt, Diagnostic> {
-        let TaskKind::Action { module, args, .. } = &self.task.kind else {
+        let TaskKind::Action {
+            module,
+            written,
+            args,
+            ..
+        } = &self.task.kind
+        else {
             return Err(Diagnostic::at("not an action", &self.task.span));
         };
-        let args = render_args(&self.templar, args, scope)?;
+        let args =
+            with_module_defaults(args, self.common.module_defaults.as_ref(), module, written);
+        let args = render_args(&self.templar, &args, scope)?;
         let check = match keyword_bool(&self.common.check_mode, &self.templar, scope)? {
             Some(forced) => forced,
             None => self.check,
@@ -572,7 +579,6 @@ impl TaskContext<'_> {
             host: &self.host,
             role: self.task.role.as_deref(),
             playbook_dir: &self.dir,
-            inventory: self.inventory,
             task_span: &self.task.span,
         };
         actions::run(context).await
@@ -586,17 +592,23 @@ impl TaskContext<'_> {
             .templar
             .render_deep(&node.to_value(), scope, &node.span)?;
         let mut environment = Vec::new();
-        let entries: Vec<Value> = match value.kind() {
-            minijinja::value::ValueKind::Seq => {
-                value.try_iter().map(|i| i.collect()).unwrap_or_default()
+        // Nested lists come from merging play, block and task environments, outer first.
+        fn flatten(value: Value, out: &mut Vec<Value>) {
+            if value.kind() == minijinja::value::ValueKind::Seq {
+                for item in value.try_iter().into_iter().flatten() {
+                    flatten(item, out);
+                }
+            } else {
+                out.push(value);
             }
-            _ => vec![value],
-        };
+        }
+        let mut entries = Vec::new();
+        flatten(value, &mut entries);
         for entry in entries {
             if let Ok(keys) = entry.try_iter() {
                 for key in keys {
                     let item = entry.get_item(&key).unwrap_or_default();
-                    if item.as_str() == Some(OMIT) {
+                    if crate::template::is_omit(&item) {
                         continue;
                     }
                     environment.push((
@@ -751,13 +763,60 @@ pub fn python_repr(value: &serde_json::Value) -> String {
     }
 }
 
+/// Fills in arguments the task leaves out from `module_defaults` (play, block and task
+/// levels, inner ones winning), matched by short or fully-qualified module name.
+fn with_module_defaults(args: &Node, defaults: Option<&Node>, module: &str, written: &str) -> Node {
+    let Some(defaults) = defaults else {
+        return args.clone();
+    };
+    fn levels<'a>(node: &'a Node, out: &mut Vec<&'a Node>) {
+        match &node.value {
+            NodeValue::Seq(items) => items.iter().for_each(|item| levels(item, out)),
+            NodeValue::Map(_) => out.push(node),
+            _ => {}
+        }
+    }
+    let mut maps = Vec::new();
+    levels(defaults, &mut maps);
+    let names = [
+        module.to_string(),
+        written.to_string(),
+        format!("ansible.builtin.{module}"),
+        format!("ansible.legacy.{module}"),
+    ];
+    let mut entries: Vec<(Node, Node)> = args.as_map().map(<[_]>::to_vec).unwrap_or_default();
+    let explicit: Vec<String> = entries.iter().filter_map(|(k, _)| k.key_text()).collect();
+    // Inner levels come last and win, so walk them first.
+    for map in maps.iter().rev() {
+        for (key, value) in map.as_map().unwrap_or_default() {
+            let Some(name) = key.key_text() else { continue };
+            if !names.contains(&name) {
+                continue;
+            }
+            for (arg, default) in value.as_map().unwrap_or_default() {
+                let Some(arg_name) = arg.key_text() else {
+                    continue;
+                };
+                let taken = explicit.contains(&arg_name)
+                    || entries
+                        .iter()
+                        .any(|(k, _)| k.key_text().as_deref() == Some(&arg_name));
+                if !taken {
+                    entries.push((arg.clone(), default.clone()));
+                }
+            }
+        }
+    }
+    Node::new(NodeValue::Map(entries), args.span.clone())
+}
+
 /// Renders a task's arguments, dropping those that render to `omit`.
 pub fn render_args(templar: &Templar, args: &Node, scope: &Scope) -> Result<Node, Diagnostic> {
     fn render(templar: &Templar, node: &Node, scope: &Scope) -> Result<Option<Node>, Diagnostic> {
         match &node.value {
             NodeValue::String(text) if crate::template::is_template(text) => {
                 let value = templar.render_value(text, scope, &node.span)?;
-                if value.as_str() == Some(OMIT) {
+                if crate::template::is_omit(&value) {
                     return Ok(None);
                 }
                 Ok(Some(Node::from_value(&value, &node.span)))

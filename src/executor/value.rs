@@ -36,7 +36,11 @@ pub fn to_json(value: &Value) -> serde_json::Value {
         ValueKind::Undefined | ValueKind::None => serde_json::Value::Null,
         ValueKind::Bool => serde_json::Value::Bool(value.is_true()),
         ValueKind::Number => {
-            if let Ok(i) = i64::try_from(value.clone()) {
+            let integer = value
+                .is_integer()
+                .then(|| i64::try_from(value.clone()).ok())
+                .flatten();
+            if let Some(i) = integer {
                 serde_json::Value::from(i)
             } else {
                 f64::try_from(value.clone())

@@ -184,7 +184,7 @@ fn node_json(node: &Node) -> Json {
         NodeValue::Float(number) => {
             serde_json::Number::from_f64(*number).map_or(Json::Null, Json::Number)
         }
-        NodeValue::String(text) => Json::String(text.clone()),
+        NodeValue::String(text) | NodeValue::Timestamp(text) => Json::String(text.clone()),
         NodeValue::Unsafe(text) => wrapped("__ansible_unsafe", text),
         NodeValue::Vault(text) => wrapped("__ansible_vault", text),
         NodeValue::Seq(items) => Json::Array(items.iter().map(node_json).collect()),

@@ -163,7 +163,7 @@ fn load_vars_file(path: &Path, variables: &mut Variables) -> Result<()> {
         NodeValue::String(text) | NodeValue::Unsafe(text) => text.is_empty(),
         NodeValue::Seq(items) => items.is_empty(),
         NodeValue::Map(entries) => entries.is_empty(),
-        NodeValue::Vault(_) => false,
+        NodeValue::Vault(_) | NodeValue::Timestamp(_) => false,
     };
     if empty {
         return Ok(());

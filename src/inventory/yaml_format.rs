@@ -84,9 +84,10 @@ fn is_truthy(node: &Node) -> bool {
         NodeValue::Bool(flag) => *flag,
         NodeValue::Int(number) => *number != 0,
         NodeValue::Float(number) => *number != 0.0,
-        NodeValue::String(text) | NodeValue::Unsafe(text) | NodeValue::Vault(text) => {
-            !text.is_empty()
-        }
+        NodeValue::String(text)
+        | NodeValue::Unsafe(text)
+        | NodeValue::Vault(text)
+        | NodeValue::Timestamp(text) => !text.is_empty(),
         NodeValue::Seq(items) => !items.is_empty(),
         NodeValue::Map(entries) => !entries.is_empty(),
     }

@@ -90,3 +90,53 @@ pub fn censored(result: &Map<String, Value>) -> Map<String, Value> {
     }
     out
 }
+
+/// One sink shared by several runners (the `free` strategy runs each host on its own):
+/// events are written whole, one at a time.
+#[derive(Clone)]
+pub struct SharedSink(std::sync::Arc<std::sync::Mutex<Box<dyn Sink>>>);
+
+impl SharedSink {
+    pub fn new(sink: Box<dyn Sink>) -> SharedSink {
+        SharedSink(std::sync::Arc::new(std::sync::Mutex::new(sink)))
+    }
+
+    fn with(&self, f: impl FnOnce(&mut Box<dyn Sink>)) {
+        // A panic while printing poisons the lock; the output is still worth having.
+        let mut sink = match self.0.lock() {
+            Ok(sink) => sink,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut sink);
+    }
+}
+
+impl Sink for SharedSink {
+    fn playbook_start(&mut self, path: &str) {
+        self.with(|s| s.playbook_start(path));
+    }
+    fn play_start(&mut self, name: &str) {
+        self.with(|s| s.play_start(name));
+    }
+    fn no_hosts_matched(&mut self) {
+        self.with(|s| s.no_hosts_matched());
+    }
+    fn task_start(&mut self, name: &str, is_handler: bool) {
+        self.with(|s| s.task_start(name, is_handler));
+    }
+    fn host_result(&mut self, result: &HostResult<'_>) {
+        self.with(|s| s.host_result(result));
+    }
+    fn warning(&mut self, message: &str) {
+        self.with(|s| s.warning(message));
+    }
+    fn verbose(&mut self, level: u8, message: &str) {
+        self.with(|s| s.verbose(level, message));
+    }
+    fn recap(&mut self, stats: &IndexMap<String, Stats>) {
+        self.with(|s| s.recap(stats));
+    }
+    fn message(&mut self, text: &str) {
+        self.with(|s| s.message(text));
+    }
+}

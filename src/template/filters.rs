@@ -941,11 +941,18 @@ fn regex_replace(
     let (ignorecase, multiline) = regex_flags(&params);
     let regex = pyregex::compile(&pattern, ignorecase, multiline)?;
     let count = params.integer("count")?.unwrap_or(0).max(0) as usize;
-    let (output, replaced) = regex.sub(
-        &input,
-        &params.text("replacement").unwrap_or_default(),
-        count,
-    )?;
+    // Jinja keeps `'\\1'` in a string literal as backslash-one; minijinja reads it as an
+    // octal escape (U+0001). Turn those back into the backreferences they were.
+    let replacement: String = params
+        .text("replacement")
+        .unwrap_or_default()
+        .chars()
+        .flat_map(|c| match c {
+            '\u{1}'..='\u{9}' => vec!['\\', char::from(b'0' + c as u8)],
+            other => vec![other],
+        })
+        .collect();
+    let (output, replaced) = regex.sub(&input, &replacement, count)?;
     let mandatory = params.integer("mandatory_count")?.unwrap_or(0);
     if mandatory != 0 && mandatory != replaced as i64 {
         return Err(failure(format!(
@@ -953,6 +960,15 @@ fn regex_replace(
         )));
     }
     Ok(output)
+}
+
+fn escaped_group_number(arg: &str) -> Option<usize> {
+    let mut chars = arg.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if ('\u{1}'..='\u{9}').contains(&c) => Some(c as usize),
+        _ if !arg.is_empty() && arg.chars().all(|c| c.is_ascii_digit()) => arg.parse().ok(),
+        _ => None,
+    }
 }
 
 /// `regex_search(regex, *groups, ignorecase=False, multiline=False)`: the match, the
@@ -972,6 +988,9 @@ fn regex_search(
             .and_then(|rest| rest.split('>').next())
         {
             groups.push(Value::from(name));
+        } else if let Some(group) = escaped_group_number(&arg) {
+            // Template string literals may have turned `'\\2'` into `\x02` or `2`.
+            groups.push(Value::from(group));
         } else if let Some(number) = arg.strip_prefix('\\') {
             let digits: String = number.chars().take_while(char::is_ascii_digit).collect();
             groups.push(Value::from(

@@ -209,6 +209,26 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Vec
             }
             values
         }
+        "varnames" => {
+            let names: Vec<String> = state
+                .lookup("vars")
+                .and_then(|vars| vars.try_iter().ok())
+                .map(|keys| keys.map(|k| k.to_string()).collect())
+                .unwrap_or_default();
+            let mut values = Vec::new();
+            for term in &terms {
+                let pattern = regex::Regex::new(&term.to_string())
+                    .map_err(|e| invalid(format!("bad varnames pattern `{term}`: {e}")))?;
+                // Python's re.match anchors at the start.
+                values.extend(
+                    names
+                        .iter()
+                        .filter(|name| pattern.find(name).is_some_and(|m| m.start() == 0))
+                        .map(|name| Value::from(name.as_str())),
+                );
+            }
+            values
+        }
         "items" | "flattened" => terms,
         "list" => args.to_vec(),
         "indexed_items" => terms

@@ -18,6 +18,31 @@ use minijinja::value::ValueKind;
 use minijinja::{Environment, UndefinedBehavior, Value};
 use std::sync::Arc;
 
+/// How the template module renders a file.
+#[derive(Debug, Clone)]
+pub struct FileOptions {
+    pub trim_blocks: bool,
+    pub lstrip_blocks: bool,
+    pub block: Option<(String, String)>,
+    pub variable: Option<(String, String)>,
+    pub comment: Option<(String, String)>,
+    /// Directories searched for included templates, in order.
+    pub search: Vec<std::path::PathBuf>,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        FileOptions {
+            trim_blocks: true,
+            lstrip_blocks: false,
+            block: None,
+            variable: None,
+            comment: None,
+            search: Vec::new(),
+        }
+    }
+}
+
 /// Whether a string holds Jinja syntax and so must be rendered before use.
 pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
@@ -25,6 +50,68 @@ pub fn is_template(text: &str) -> bool {
 
 /// The placeholder `omit` stands for: an argument whose value is this is dropped.
 pub const OMIT: &str = "__omit_place_holder__8d0fc1c2d1e1";
+
+/// `omit`: a value of its own kind (not a string, as in Ansible 2.19) that prints as the
+/// placeholder, so an argument set to it can be recognised and dropped.
+#[derive(Debug)]
+struct Omit;
+
+impl minijinja::value::Object for Omit {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Plain
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result
+    where
+        Self: Sized + 'static,
+    {
+        f.write_str(OMIT)
+    }
+}
+
+/// A YAML timestamp: prints as written, `type_debug` says `date` or `datetime`.
+#[derive(Debug)]
+pub struct Timestamp {
+    pub text: String,
+}
+
+impl minijinja::value::Object for Timestamp {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Plain
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result
+    where
+        Self: Sized + 'static,
+    {
+        f.write_str(&self.text)
+    }
+}
+
+impl Timestamp {
+    pub fn python_type(&self) -> &'static str {
+        if self.text.len() <= 10 {
+            "date"
+        } else {
+            "datetime"
+        }
+    }
+}
+
+pub fn timestamp(text: &str) -> Value {
+    Value::from_object(Timestamp {
+        text: text.to_string(),
+    })
+}
+
+pub fn omit() -> Value {
+    Value::from_object(Omit)
+}
+
+/// Whether a value is `omit` (or its placeholder text).
+pub fn is_omit(value: &Value) -> bool {
+    value.downcast_object_ref::<Omit>().is_some() || value.as_str() == Some(OMIT)
+}
 
 /// Guards against templates that never end (`{% for i in range(10**9) %}`).
 const FUEL: u64 = 50_000_000;
@@ -54,6 +141,10 @@ impl Templar {
                     minijinja::ErrorKind::UndefinedError,
                     "an undefined value cannot be printed",
                 ));
+            }
+            // Ansible's finalize prints None as nothing.
+            if value.is_none() {
+                return Ok(());
             }
             minijinja::escape_formatter(out, state, value)
         });
@@ -127,6 +218,18 @@ impl Templar {
 
     /// Renders a template file named `name` (for error messages) with `scope`.
     pub fn render_file(&self, name: &str, text: &str, scope: &Scope) -> Result<String, Diagnostic> {
+        self.render_file_with(name, text, scope, &FileOptions::default())
+    }
+
+    /// Renders a template file with the template module's options: whitespace control,
+    /// delimiters, and where `{% include %}`/`{% import %}` look for other templates.
+    pub fn render_file_with(
+        &self,
+        name: &str,
+        text: &str,
+        scope: &Scope,
+        options: &FileOptions,
+    ) -> Result<String, Diagnostic> {
         let file = crate::source::SourceFile::new(name, text);
         let span = Span {
             file: Some(file),
@@ -134,8 +237,55 @@ impl Templar {
             column: 1,
             length: 1,
         };
-        self.env
-            .render_named_str(name, text, scope.as_value())
+        let mut env = self.env.clone();
+        let mut syntax = minijinja::syntax::SyntaxConfig::builder();
+        syntax
+            .trim_blocks(options.trim_blocks)
+            .lstrip_blocks(options.lstrip_blocks)
+            .keep_trailing_newline(true);
+        if let Some((start, end)) = &options.block {
+            syntax.block_delimiters(start.clone(), end.clone());
+        }
+        if let Some((start, end)) = &options.variable {
+            syntax.variable_delimiters(start.clone(), end.clone());
+        }
+        if let Some((start, end)) = &options.comment {
+            syntax.comment_delimiters(start.clone(), end.clone());
+        }
+        env.set_syntax(
+            syntax
+                .build()
+                .map_err(|e| Diagnostic::new(format!("bad template delimiters: {e}")))?,
+        );
+        let search = options.search.clone();
+        env.set_loader(move |included: &str| {
+            for dir in &search {
+                let path = dir.join(included);
+                if path.is_file() {
+                    // Ansible keeps the top template's final newline but, as plain Jinja,
+                    // drops the one at the end of an included template.
+                    return std::fs::read_to_string(&path)
+                        .map(|text| {
+                            Some(text.strip_suffix('\n').map(str::to_string).unwrap_or(text))
+                        })
+                        .map_err(|e| {
+                            minijinja::Error::new(
+                                minijinja::ErrorKind::TemplateNotFound,
+                                format!("reading {}: {e}", path.display()),
+                            )
+                        });
+                }
+            }
+            Ok(None)
+        });
+        env.render_named_str(name, text, scope.as_value())
+            // A final block tag can eat the last newline (trim_blocks); Ansible puts it back.
+            .map(|mut rendered| {
+                if text.ends_with('\n') && !rendered.ends_with('\n') {
+                    rendered.push('\n');
+                }
+                rendered
+            })
             .map_err(|error| {
                 scope
                     .take_error()
@@ -290,7 +440,112 @@ pub fn truthy(value: &Value) -> bool {
 }
 
 fn register_extensions(env: &mut Environment<'static>) {
-    env.add_global("omit", Value::from(OMIT));
+    env.add_global("omit", omit());
+    // Jinja2's truncate(s, length=255, killwords=False, end='...', leeway=5), positional
+    // arguments included (minijinja-contrib's takes keywords only).
+    env.add_filter(
+        "truncate",
+        |value: &Value,
+         args: minijinja::value::Rest<Value>,
+         kwargs: minijinja::value::Kwargs|
+         -> Result<String, minijinja::Error> {
+            let text = value.to_string();
+            let length = match args.first() {
+                Some(v) => usize::try_from(v.clone())?,
+                None => kwargs.get::<Option<usize>>("length")?.unwrap_or(255),
+            };
+            let killwords = match args.get(1) {
+                Some(v) => v.is_true(),
+                None => kwargs.get::<Option<bool>>("killwords")?.unwrap_or(false),
+            };
+            let end = match args.get(2) {
+                Some(v) => v.to_string(),
+                None => kwargs
+                    .get::<Option<String>>("end")?
+                    .unwrap_or_else(|| "...".to_string()),
+            };
+            let leeway = match args.get(3) {
+                Some(v) => usize::try_from(v.clone())?,
+                None => kwargs.get::<Option<usize>>("leeway")?.unwrap_or(5),
+            };
+            kwargs.assert_all_used()?;
+            let chars: Vec<char> = text.chars().collect();
+            if chars.len() <= length + leeway {
+                return Ok(text);
+            }
+            let keep: String = chars[..length.saturating_sub(end.chars().count())]
+                .iter()
+                .collect();
+            if killwords {
+                return Ok(keep + &end);
+            }
+            let cut = match keep.rsplit_once(' ') {
+                Some((head, _)) => head.to_string(),
+                None => keep,
+            };
+            Ok(cut + &end)
+        },
+    );
+    // Python's dict(): from a list of pairs and/or keyword arguments.
+    env.add_function(
+        "dict",
+        |pairs: Option<Value>,
+         kwargs: minijinja::value::Kwargs|
+         -> Result<Value, minijinja::Error> {
+            let mut entries: Vec<(Value, Value)> = Vec::new();
+            if let Some(pairs) = pairs {
+                if pairs.kind() == ValueKind::Map {
+                    for key in pairs.try_iter()? {
+                        let item = pairs.get_item(&key)?;
+                        entries.push((key, item));
+                    }
+                } else {
+                    for pair in pairs.try_iter()? {
+                        let mut parts = pair.try_iter()?;
+                        match (parts.next(), parts.next(), parts.next()) {
+                            (Some(key), Some(item), None) => entries.push((key, item)),
+                            _ => {
+                                return Err(minijinja::Error::new(
+                                    minijinja::ErrorKind::InvalidOperation,
+                                    "dict() needs pairs of (key, value)",
+                                ))
+                            }
+                        }
+                    }
+                }
+            }
+            for key in kwargs.args() {
+                entries.push((Value::from(key), kwargs.get::<Value>(key)?));
+            }
+            Ok(Value::from_pairs(entries))
+        },
+    );
+    // Tests on controller paths, as Ansible's `exists`, `file`, `directory`, `link`.
+    let path_test = |check: fn(&std::path::Path) -> bool| {
+        move |value: &Value| -> bool {
+            value
+                .as_str()
+                .is_some_and(|p| check(std::path::Path::new(p)))
+        }
+    };
+    for prefix in ["", "ansible.builtin."] {
+        env.add_test(format!("{prefix}exists"), path_test(|p| p.exists()));
+        env.add_test(format!("{prefix}file"), path_test(|p| p.is_file()));
+        env.add_test(format!("{prefix}directory"), path_test(|p| p.is_dir()));
+        env.add_test(format!("{prefix}link"), path_test(|p| p.is_symlink()));
+        env.add_test(format!("{prefix}mount"), path_test(is_mount_point));
+    }
+}
+
+fn is_mount_point(path: &std::path::Path) -> bool {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
+        return false;
+    };
+    let wanted = path.display().to_string();
+    mounts
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .any(|mount| mount == wanted)
 }
 
 trait HelpIfNone {

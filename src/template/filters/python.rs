@@ -49,6 +49,9 @@ pub(crate) fn is_list(value: &Value) -> bool {
 
 /// Python's type name for a value, as `type_debug` prints it.
 pub(crate) fn type_name(value: &Value) -> &'static str {
+    if let Some(timestamp) = value.downcast_object_ref::<crate::template::Timestamp>() {
+        return timestamp.python_type();
+    }
     match value.kind() {
         ValueKind::Undefined => "AnsibleUndefined",
         ValueKind::None => "NoneType",

@@ -64,6 +64,29 @@ pub struct PlaybookArgs {
     /// Connection type for every host.
     #[arg(short = 'c', long = "connection", value_name = "TYPE")]
     pub connection: Option<String>,
+    /// SSH private key file.
+    #[arg(long = "private-key", visible_alias = "key-file", value_name = "FILE")]
+    pub private_key: Option<String>,
+    /// SSH connection timeout in seconds.
+    #[arg(short = 'T', long = "timeout", value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Host key checking: strict (default), accept-new (record unknown keys) or off.
+    #[arg(long = "host-key-checking", value_name = "POLICY")]
+    pub host_key_checking: Option<String>,
+    /// Extra arguments for every SSH connection (e.g. `-o ProxyJump=bastion`).
+    #[arg(
+        long = "ssh-common-args",
+        value_name = "ARGS",
+        allow_hyphen_values = true
+    )]
+    pub ssh_common_args: Option<String>,
+    /// Extra arguments for SSH only.
+    #[arg(
+        long = "ssh-extra-args",
+        value_name = "ARGS",
+        allow_hyphen_values = true
+    )]
+    pub ssh_extra_args: Option<String>,
     /// More output (-v, -vv, -vvv).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
@@ -255,7 +278,24 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
         }
         return Ok(0);
     }
+    let host_key_checking = match &args.host_key_checking {
+        Some(text) => Some(
+            crate::transport::HostKeyChecking::parse(text).ok_or_else(|| {
+                Diagnostic::new(format!("unknown host key checking policy `{text}`"))
+                    .with_help("use strict, accept-new or off")
+            })?,
+        ),
+        None => None,
+    };
     let options = Options {
+        ssh: crate::transport::ConnectionOptions {
+            private_key: args.private_key.clone(),
+            timeout: args.timeout,
+            host_key_checking,
+            ssh_common_args: args.ssh_common_args.clone(),
+            ssh_extra_args: args.ssh_extra_args.clone(),
+            ..Default::default()
+        },
         check: args.check,
         diff: args.diff,
         forks: args.forks.max(1),

@@ -35,6 +35,8 @@ use task::{TaskContext, TaskOutput};
 /// Settings from the command line that shape a run.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// SSH settings from the command line (`--private-key`, `-T`, ...).
+    pub ssh: crate::transport::ConnectionOptions,
     pub check: bool,
     pub diff: bool,
     pub forks: usize,
@@ -55,6 +57,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            ssh: Default::default(),
             check: false,
             diff: false,
             forks: 50,
@@ -263,7 +266,7 @@ impl Executor {
             let connection_options = crate::transport::ConnectionOptions {
                 connection: self.options.connection.clone(),
                 remote_user: self.options.remote_user.clone(),
-                ..Default::default()
+                ..self.options.ssh.clone()
             };
             let (transport, connection_error) =
                 match crate::transport::for_host(name, &vars, &connection_options) {
@@ -1296,11 +1299,24 @@ impl Executor {
             });
         }
         // Each host's run only reads; its effects come back in TaskOutput.
-        let outputs: Vec<TaskOutput> =
-            futures::stream::iter(jobs.into_iter().map(|job| async move { job.run().await }))
-                .buffered(forks)
-                .collect()
-                .await;
+        // Hosts finish in any order; the live progress line counts them as they do, and
+        // results are then reported in inventory order.
+        let total = jobs.len();
+        let mut progress = self.shared_sink.clone();
+        let mut finished: Vec<(usize, TaskOutput)> = Vec::with_capacity(total);
+        let mut running = futures::stream::iter(
+            jobs.into_iter()
+                .enumerate()
+                .map(|(index, job)| async move { (index, job.run().await) }),
+        )
+        .buffer_unordered(forks);
+        while let Some(done) = running.next().await {
+            finished.push(done);
+            progress.progress(&display, finished.len(), total);
+        }
+        drop(running);
+        finished.sort_by_key(|(index, _)| *index);
+        let outputs: Vec<TaskOutput> = finished.into_iter().map(|(_, output)| output).collect();
 
         for (host, output) in targets.iter().zip(outputs) {
             self.apply_output(host, task, &output, is_handler);

@@ -12,6 +12,8 @@ pub struct Human {
     verbosity: u8,
     diff: bool,
     width: usize,
+    /// A progress line is on screen and must be cleared before the next line.
+    progress_shown: bool,
 }
 
 impl Human {
@@ -31,6 +33,7 @@ impl Human {
             verbosity,
             diff,
             width,
+            progress_shown: false,
         }
     }
 
@@ -43,6 +46,10 @@ impl Human {
     }
 
     fn line(&mut self, text: &str) {
+        if self.progress_shown {
+            let _ = write!(self.out, "\r\x1b[2K");
+            self.progress_shown = false;
+        }
         let _ = writeln!(self.out, "{text}");
         let _ = self.out.flush();
     }
@@ -295,6 +302,22 @@ impl Sink for Human {
 
     fn message(&mut self, text: &str) {
         self.line(text);
+    }
+
+    /// On a terminal, a live line while a task runs on many hosts: `[37/50 hosts] name`.
+    fn progress(&mut self, task: &str, done: usize, total: usize) {
+        if !self.colors || total < 2 {
+            return;
+        }
+        let text = format!("[{done}/{total} hosts] {task}");
+        let shown: String = text.chars().take(self.width).collect();
+        let _ = write!(self.out, "\r\x1b[2K{}", Style::new().dim().apply_to(shown));
+        let _ = self.out.flush();
+        self.progress_shown = done < total;
+        if done == total {
+            let _ = write!(self.out, "\r\x1b[2K");
+            let _ = self.out.flush();
+        }
     }
 }
 

@@ -59,6 +59,8 @@ pub trait Sink: Send {
     fn recap(&mut self, stats: &IndexMap<String, Stats>);
     /// Text a task prints for a person (`pause` prompts, `--list-tasks`).
     fn message(&mut self, text: &str);
+    /// How many hosts have finished the running task; a terminal shows it live.
+    fn progress(&mut self, _task: &str, _done: usize, _total: usize) {}
 }
 
 /// Ansible hides these keys from what it prints after `=>`.
@@ -138,5 +140,8 @@ impl Sink for SharedSink {
     }
     fn message(&mut self, text: &str) {
         self.with(|s| s.message(text));
+    }
+    fn progress(&mut self, task: &str, done: usize, total: usize) {
+        self.with(|s| s.progress(task, done, total));
     }
 }

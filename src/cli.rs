@@ -111,6 +111,9 @@ pub struct PlaybookArgs {
     /// Output format.
     #[arg(long = "output", value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
+    /// Set by `rplay run`: report in the ad hoc layout.
+    #[arg(skip)]
+    pub ad_hoc: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -142,6 +145,61 @@ pub struct InventoryArgs {
 }
 
 #[derive(Debug, Parser)]
+#[command(
+    name = "rplay run",
+    about = "Runs one command or module on every matching host: rplay run all apt update"
+)]
+pub struct RunArgs {
+    /// Which hosts: a pattern as in a play's `hosts:`.
+    pub pattern: String,
+    /// The command, or a module name followed by `key=value` arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub words: Vec<String>,
+    /// Run this module (default: the first word if it names a module whose other words
+    /// are all `key=value`, else `command`).
+    #[arg(short = 'm', long = "module-name")]
+    pub module: Option<String>,
+    /// The module's arguments, `key=value ...` or free-form text.
+    #[arg(short = 'a', long = "args")]
+    pub module_args: Option<String>,
+    #[command(flatten)]
+    pub common: RunOptions,
+}
+
+/// The playbook options that also make sense for a single ad hoc task.
+#[derive(Debug, clap::Args)]
+pub struct RunOptions {
+    #[arg(short = 'i', long = "inventory")]
+    pub inventory: Vec<String>,
+    #[arg(short = 'l', long = "limit")]
+    pub limit: Option<String>,
+    #[arg(short = 'e', long = "extra-vars")]
+    pub extra_vars: Vec<String>,
+    #[arg(short = 'C', long = "check")]
+    pub check: bool,
+    #[arg(short = 'D', long = "diff")]
+    pub diff: bool,
+    #[arg(short = 'f', long = "forks", default_value_t = 50)]
+    pub forks: usize,
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    #[arg(short = 'b', long = "become")]
+    pub become_: bool,
+    #[arg(long = "become-user")]
+    pub become_user: Option<String>,
+    #[arg(short = 'c', long = "connection")]
+    pub connection: Option<String>,
+    #[arg(long = "private-key")]
+    pub private_key: Option<String>,
+    #[arg(long = "host-key-checking")]
+    pub host_key_checking: Option<String>,
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    pub verbose: u8,
+    #[arg(long = "output", value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Parser)]
 #[command(name = "rplay doc", about = "Documents a module (or lists them all)")]
 pub struct DocArgs {
     pub module: Option<String>,
@@ -153,6 +211,14 @@ pub fn main() -> i32 {
     let result = match args.get(1).map(String::as_str) {
         Some("inventory") => inventory_command(InventoryArgs::parse_from(&args[1..])),
         Some("doc") => doc_command(DocArgs::parse_from(&args[1..])),
+        Some("run") => match RunArgs::try_parse_from(&args[1..]) {
+            Ok(run) => run_command(run),
+            Err(error) => {
+                let code = if error.use_stderr() { EXIT_USAGE } else { 0 };
+                let _ = error.print();
+                return code;
+            }
+        },
         _ => {
             let parsed = match PlaybookArgs::try_parse_from(&args) {
                 Ok(parsed) => parsed,
@@ -252,6 +318,91 @@ fn split_list(values: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// `rplay run PATTERN WORDS...`: one task as a one-play playbook, so it gets the same
+/// checks, transports and report as a playbook.
+fn run_command(run: RunArgs) -> Result<i32, Diagnostic> {
+    let (module, module_args) = match (&run.module, &run.module_args) {
+        (Some(module), args) => (
+            module.clone(),
+            args.clone().unwrap_or_else(|| run.words.join(" ")),
+        ),
+        (None, Some(args)) => ("command".to_string(), args.clone()),
+        (None, None) => {
+            let Some((first, rest)) = run.words.split_first() else {
+                return Err(Diagnostic::new("`rplay run` needs a command or a module")
+                    .with_help("rplay run all uptime, or rplay run all -m ping"));
+            };
+            let all_key_value = !rest.is_empty()
+                && rest.iter().all(|word| {
+                    word.split_once('=').is_some_and(|(key, _)| {
+                        !key.is_empty()
+                            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    })
+                });
+            let host_module = rplay_modules::lookup(first);
+            let names_module = host_module.is_some()
+                || crate::playbook::loader::ENGINE_ACTIONS.contains(&first.as_str());
+            // `rplay run all ping` runs ping; `rplay run all hostname` runs the program,
+            // since a free-form module with no arguments means nothing.
+            let bare_module = rest.is_empty() && host_module.is_none_or(|m| m.free_form.is_none());
+            if names_module && (all_key_value || bare_module) {
+                (first.clone(), rest.join(" "))
+            } else {
+                (
+                    "command".to_string(),
+                    rplay_modules::util::join_words(&run.words),
+                )
+            }
+        }
+    };
+    let play = serde_json::json!([{
+        "name": format!("Ad hoc: {module} {module_args}").trim_end().to_string(),
+        "hosts": run.pattern,
+        "gather_facts": false,
+        "tasks": [{ "name": module.clone(), module: module_args }],
+    }]);
+    let dir = std::env::temp_dir().join(format!("rplay-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Diagnostic::new(format!("cannot create {}: {e}", dir.display())))?;
+    let path = dir.join("ad-hoc.yml");
+    std::fs::write(&path, play.to_string())
+        .map_err(|e| Diagnostic::new(format!("cannot write {}: {e}", path.display())))?;
+    let common = run.common;
+    let args = PlaybookArgs {
+        playbooks: vec![path],
+        inventory: common.inventory,
+        limit: common.limit,
+        tags: Vec::new(),
+        skip_tags: Vec::new(),
+        extra_vars: common.extra_vars,
+        check: common.check,
+        diff: common.diff,
+        forks: common.forks,
+        user: common.user,
+        become_: common.become_,
+        become_user: common.become_user,
+        become_method: None,
+        connection: common.connection,
+        private_key: common.private_key,
+        timeout: None,
+        host_key_checking: common.host_key_checking,
+        ssh_common_args: None,
+        ssh_extra_args: None,
+        verbose: common.verbose,
+        syntax_check: false,
+        list_hosts: false,
+        list_tasks: false,
+        list_tags: false,
+        start_at_task: None,
+        step: false,
+        output: common.output,
+        ad_hoc: true,
+    };
+    let result = playbook_command(args);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
 fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
     let mut inventory = load_inventory(&args.inventory)?;
     let mut playbooks: Vec<Playbook> = Vec::new();
@@ -321,12 +472,15 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
         return list(&executor, &playbooks, &args);
     }
     let sink: Box<dyn Sink> = match args.output {
-        OutputFormat::Human => Box::new(Human::new(
-            Box::new(std::io::stdout()),
-            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-            args.verbose,
-            args.diff,
-        )),
+        OutputFormat::Human => {
+            let human = Human::new(
+                Box::new(std::io::stdout()),
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+                args.verbose,
+                args.diff,
+            );
+            Box::new(if args.ad_hoc { human.ad_hoc() } else { human })
+        }
         OutputFormat::Json => Box::new(JsonLines::new(Box::new(std::io::stdout()))),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

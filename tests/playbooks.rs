@@ -519,3 +519,36 @@ fn the_demo_playbook_runs_and_is_idempotent() {
     let stdout = String::from_utf8_lossy(&second.stdout);
     assert!(stdout.contains("changed=0"), "{stdout}");
 }
+
+#[test]
+fn ad_hoc_runs_a_command_and_shows_its_output() {
+    Test::new()
+        .args(&["run", "localhost", "echo", "hello world"])
+        .stdout("localhost | CHANGED | rc=0 >>\nhello world\n")
+        .run();
+}
+
+#[test]
+fn ad_hoc_runs_a_module_given_as_key_value_words() {
+    let output = Test::new()
+        .args(&["run", "localhost", "file", "path={dir}/made", "state=touch"])
+        .stdout_contains("localhost | CHANGED => {")
+        .run();
+    assert!(output.exists("made"));
+}
+
+#[test]
+fn ad_hoc_failure_sets_the_exit_code() {
+    Test::new()
+        .args(&[
+            "run",
+            "localhost",
+            "-m",
+            "shell",
+            "-a",
+            "echo out; echo err >&2; exit 3",
+        ])
+        .stdout("localhost | FAILED | rc=3 >>\nout\nerr\n")
+        .status(2)
+        .run();
+}

@@ -14,6 +14,9 @@ pub struct Human {
     width: usize,
     /// A progress line is on screen and must be cleared before the next line.
     progress_shown: bool,
+    /// `rplay run`: Ansible's ad hoc lines (`host | CHANGED | rc=0 >>` and the output),
+    /// without play and task banners or a recap.
+    ad_hoc: bool,
 }
 
 impl Human {
@@ -34,7 +37,50 @@ impl Human {
             diff,
             width,
             progress_shown: false,
+            ad_hoc: false,
         }
+    }
+
+    /// The ad hoc layout of `ansible`, for `rplay run`.
+    pub fn ad_hoc(mut self) -> Human {
+        self.ad_hoc = true;
+        self
+    }
+
+    fn ad_hoc_result(&mut self, r: &HostResult<'_>) {
+        let result = if r.no_log {
+            censored(r.result)
+        } else {
+            printable(r.result, true)
+        };
+        let word = match r.status {
+            Status::Ok => "SUCCESS",
+            Status::Changed => "CHANGED",
+            Status::Failed => "FAILED",
+            Status::Skipped => "SKIPPED",
+            Status::Unreachable => "UNREACHABLE!",
+        };
+        // Commands show their output as text; everything else as JSON.
+        let text = match (result.get("rc"), result.get("stdout")) {
+            (Some(rc), Some(serde_json::Value::String(stdout)))
+                if r.status != Status::Unreachable && !r.no_log =>
+            {
+                let mut text = format!("{} | {word} | rc={rc} >>\n{stdout}", r.host);
+                if let Some(serde_json::Value::String(stderr)) = result.get("stderr") {
+                    if !stderr.is_empty() {
+                        text.push_str(&format!("\n{stderr}"));
+                    }
+                }
+                text
+            }
+            _ => format!(
+                "{} | {word} => {}",
+                r.host,
+                pretty_json(&serde_json::Value::Object(result))
+            ),
+        };
+        let painted = self.paint(color_for(r.status), &text);
+        self.line(&painted);
     }
 
     fn paint(&self, style: Style, text: &str) -> String {
@@ -141,7 +187,9 @@ impl Sink for Human {
     }
 
     fn play_start(&mut self, name: &str) {
-        self.banner(&format!("PLAY [{name}]"));
+        if !self.ad_hoc {
+            self.banner(&format!("PLAY [{name}]"));
+        }
     }
 
     fn no_hosts_matched(&mut self) {
@@ -150,6 +198,9 @@ impl Sink for Human {
     }
 
     fn task_start(&mut self, name: &str, is_handler: bool) {
+        if self.ad_hoc {
+            return;
+        }
         let kind = if is_handler {
             "RUNNING HANDLER"
         } else {
@@ -159,6 +210,9 @@ impl Sink for Human {
     }
 
     fn host_result(&mut self, r: &HostResult<'_>) {
+        if self.ad_hoc {
+            return self.ad_hoc_result(r);
+        }
         let host = match r.delegated_to {
             Some(delegate) if delegate != r.host => format!("[{} -> {}]", r.host, delegate),
             _ => format!("[{}]", r.host),
@@ -263,6 +317,9 @@ impl Sink for Human {
     }
 
     fn recap(&mut self, stats: &IndexMap<String, Stats>) {
+        if self.ad_hoc {
+            return;
+        }
         self.banner("PLAY RECAP");
         let mut hosts: Vec<&String> = stats.keys().collect();
         hosts.sort();

@@ -258,16 +258,19 @@ impl FileArgs {
                 .with("state", kind);
             return with_path_facts(transport, plan, &path, &current).await;
         }
-        let change = attribute_change(&path, &current, &self.wanted(), false)?;
-        let mut steps = change.steps();
-        steps.extend(timestamp_steps(transport, &path, Some(&current), &mtime, &atime).await?);
-        let facts = PathFacts::of(&current).after(&change);
-        let plan = if steps.is_empty() {
-            Plan::ok(format!("{path} is a file with the wanted attributes"))
-        } else {
-            Plan::change(format!("set the attributes of {path}"), steps)
-        };
-        Ok(facts.add_to(attribute_diff(plan.with("path", path.clone()), &change)))
+        self.settle(
+            transport,
+            Settle {
+                path: &path,
+                current: &current,
+                times: (&mtime, &atime),
+                extra: Vec::new(),
+                key: "path",
+                ok: format!("{path} is a file with the wanted attributes"),
+                change: format!("set the attributes of {path}"),
+            },
+        )
+        .await
     }
 
     async fn plan_directory(
@@ -312,19 +315,24 @@ impl FileArgs {
             .with("path", path.clone());
             return with_path_facts(transport, plan, &path, &current).await;
         }
-        let change = attribute_change(&path, &current, &self.wanted(), false)?;
-        let mut steps = change.steps();
-        steps.extend(timestamp_steps(transport, &path, Some(&current), &mtime, &atime).await?);
-        if self.recurse {
-            steps.extend(self.recursive_steps(transport, &path).await?);
-        }
-        let facts = PathFacts::of(&current).after(&change);
-        let plan = if steps.is_empty() {
-            Plan::ok(format!("{path} is a directory with the wanted attributes"))
+        let extra = if self.recurse {
+            self.recursive_steps(transport, &path).await?
         } else {
-            Plan::change(format!("set the attributes of {path}"), steps)
+            Vec::new()
         };
-        Ok(facts.add_to(attribute_diff(plan.with("path", path.clone()), &change)))
+        self.settle(
+            transport,
+            Settle {
+                path: &path,
+                current: &current,
+                times: (&mtime, &atime),
+                extra,
+                key: "path",
+                ok: format!("{path} is a directory with the wanted attributes"),
+                change: format!("set the attributes of {path}"),
+            },
+        )
+        .await
     }
 
     /// Mode, owner and group for everything below a directory: one `find` lists what is
@@ -682,17 +690,52 @@ impl FileArgs {
                 .with_diff(state_diff(&path, "absent", "file"));
             return Ok(facts.add_to(plan));
         }
-        let change = attribute_change(&path, &current, &self.wanted(), false)?;
-        let mut steps = change.steps();
-        steps.extend(timestamp_steps(transport, &path, Some(&current), &mtime, &atime).await?);
-        let facts = PathFacts::of(&current).after(&change);
-        let plan = if steps.is_empty() {
-            Plan::ok(format!("{path} exists and both times are preserved"))
-        } else {
-            Plan::change(format!("touch {path}"), steps)
-        };
-        Ok(facts.add_to(attribute_diff(plan.with("dest", path.clone()), &change)))
+        self.settle(
+            transport,
+            Settle {
+                path: &path,
+                current: &current,
+                times: (&mtime, &atime),
+                extra: Vec::new(),
+                key: "dest",
+                ok: format!("{path} exists and both times are preserved"),
+                change: format!("touch {path}"),
+            },
+        )
+        .await
     }
+
+    /// Brings an existing path's mode, owner, group and times to what the task asks
+    /// (then `extra` steps), reporting the path's facts as they will be.
+    async fn settle(&self, transport: &dyn Transport, at: Settle<'_>) -> Result<Plan, ModuleError> {
+        let change = attribute_change(at.path, at.current, &self.wanted(), false)?;
+        let mut steps = change.steps();
+        let (mtime, atime) = at.times;
+        steps.extend(timestamp_steps(transport, at.path, Some(at.current), mtime, atime).await?);
+        steps.extend(at.extra);
+        let facts = PathFacts::of(at.current).after(&change);
+        let plan = if steps.is_empty() {
+            Plan::ok(at.ok)
+        } else {
+            Plan::change(at.change, steps)
+        };
+        Ok(facts.add_to(attribute_diff(
+            plan.with(at.key, at.path.to_string()),
+            &change,
+        )))
+    }
+}
+
+/// What [`FileArgs::settle`] works on, and how it words the outcome.
+struct Settle<'a> {
+    path: &'a str,
+    current: &'a PathState,
+    times: (&'a TimeSpec, &'a TimeSpec),
+    extra: Vec<Step>,
+    /// `path` or `dest`: the result key that names the path.
+    key: &'static str,
+    ok: String,
+    change: String,
 }
 
 /// Ansible adds a path's facts to every result that names it (`path` or `dest`), failures

@@ -11,6 +11,7 @@ pub mod args;
 pub mod environment;
 pub mod plan;
 pub mod registry;
+pub(crate) mod sections;
 pub mod transport;
 pub mod util;
 
@@ -33,6 +34,7 @@ pub mod setup;
 pub mod shell;
 pub mod slurp;
 pub mod stat;
+pub mod sysctl;
 pub mod unarchive;
 pub mod user;
 pub mod wait_for;

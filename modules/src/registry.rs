@@ -52,6 +52,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &crate::shell::SPEC,
     &crate::slurp::SPEC,
     &crate::stat::SPEC,
+    &crate::sysctl::SPEC,
     &crate::unarchive::SPEC,
     &crate::user::SPEC,
     &crate::wait_for::SPEC,

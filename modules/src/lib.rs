@@ -26,6 +26,7 @@ pub mod getent;
 pub mod group;
 pub mod lineinfile;
 pub mod local;
+pub mod modprobe;
 pub mod ping;
 pub mod raw;
 pub mod replace;

@@ -44,6 +44,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &crate::getent::SPEC,
     &crate::group::SPEC,
     &crate::lineinfile::SPEC,
+    &crate::modprobe::SPEC,
     &crate::ping::SPEC,
     &crate::raw::SPEC,
     &crate::replace::SPEC,

@@ -32,6 +32,7 @@ pub mod raw;
 pub mod replace;
 pub mod script;
 pub mod service;
+pub mod service_facts;
 pub mod setup;
 pub mod shell;
 pub mod slurp;

@@ -50,6 +50,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &crate::replace::SPEC,
     &crate::script::SPEC,
     &crate::service::SPEC,
+    &crate::service_facts::SPEC,
     &crate::setup::SPEC,
     &crate::shell::SPEC,
     &crate::slurp::SPEC,

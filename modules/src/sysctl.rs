@@ -189,8 +189,7 @@ pub(crate) fn file_value(content: &str, key: &str) -> Option<String> {
     let key = canonical_key(key);
     settings(content)
         .into_iter()
-        .filter(|setting| canonical_key(&setting.key) == key)
-        .last()
+        .rfind(|setting| canonical_key(&setting.key) == key)
         .map(|setting| setting.value)
 }
 

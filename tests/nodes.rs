@@ -1,0 +1,158 @@
+//! The Kubernetes node modules against booted Debian 13 machines: each target is a
+//! `systemd-nspawn` container with systemd as PID 1, its own network namespace (so `net.*`
+//! sysctls are its own) and its own filesystem (`tests/rig/targets.sh up nspawn`). Every
+//! check reads the target's state over plain OpenSSH, not rplay's report.
+
+#[path = "support/targets.rs"]
+mod targets;
+
+use targets::{recap, Kind, Targets};
+
+const SYSCTL_PLAYBOOK: &str = r#"- hosts: targets
+  gather_facts: false
+  tasks:
+    - name: IP forwarding, persisted and applied
+      sysctl:
+        name: net.ipv4.ip_forward
+        value: "1"
+        sysctl_file: /etc/sysctl.d/99-kubernetes.conf
+    - name: a value with spaces, set live
+      ansible.posix.sysctl:
+        name: net/ipv4/ip_local_port_range
+        value: "32768 60999"
+        sysctl_set: true
+        sysctl_file: /etc/sysctl.d/99-kubernetes.conf
+"#;
+
+#[test]
+fn sysctl_persists_and_applies_network_parameters() {
+    let rig = Targets::up(Kind::Nspawn, 1);
+    rig.write("site.yml", SYSCTL_PLAYBOOK);
+    let live = "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/ip_local_port_range";
+    assert_eq!(
+        rig.sh("t1", live),
+        "0\n32768\t60999\n",
+        "the target starts at the defaults"
+    );
+    rig.sh("t1", "sysctl -w net.ipv4.ip_local_port_range='10000 20000'");
+
+    let first = rig.rplay(&["site.yml"]);
+    first.assert_status(0);
+    assert_eq!(first.recap("t1"), recap("t1", 2, 2, 0, 0));
+    assert_eq!(rig.sh("t1", live), "1\n32768\t60999\n");
+    assert_eq!(
+        rig.sh("t1", "cat /etc/sysctl.d/99-kubernetes.conf"),
+        // Keys are written as the task spells them, as ansible.posix does.
+        "net.ipv4.ip_forward=1\nnet/ipv4/ip_local_port_range=32768 60999\n"
+    );
+
+    let second = rig.rplay(&["site.yml"]);
+    second.assert_status(0);
+    assert_eq!(second.recap("t1"), recap("t1", 2, 0, 0, 0));
+
+    // Drift: the live value goes back to 0 while the file still says 1.
+    rig.sh("t1", "sysctl -w net.ipv4.ip_forward=0");
+    let check = rig.rplay(&["site.yml", "--check"]);
+    check.assert_status(0);
+    assert_eq!(check.recap("t1"), recap("t1", 2, 1, 0, 0));
+    assert_eq!(
+        rig.sh("t1", live),
+        "0\n32768\t60999\n",
+        "--check left it alone"
+    );
+
+    let converge = rig.rplay(&["site.yml"]);
+    converge.assert_status(0);
+    assert_eq!(converge.recap("t1"), recap("t1", 2, 1, 0, 0));
+    assert_eq!(rig.sh("t1", live), "1\n32768\t60999\n");
+}
+
+const UNIT: &str = "[Unit]\nDescription=rplay test service\n\n[Service]\nExecStart=/bin/sleep infinity\n\n[Install]\nWantedBy=multi-user.target\n";
+
+fn service_playbook() -> String {
+    format!(
+        r#"- hosts: targets
+  gather_facts: false
+  tasks:
+    - name: a unit file where a package would put it (only those can be masked)
+      copy:
+        dest: /usr/lib/systemd/system/rplay-test.service
+        content: {unit:?}
+    - name: started and enabled
+      systemd_service:
+        name: rplay-test
+        state: started
+        enabled: true
+        daemon_reload: true
+      register: unit
+    - name: what systemd says about it
+      service_facts:
+    - assert:
+        that:
+          - unit.state == "started" and unit.enabled
+          - unit.status.FragmentPath == "/usr/lib/systemd/system/rplay-test.service"
+          - ansible_facts.services["rplay-test.service"].state == "running"
+          - ansible_facts.services["rplay-test.service"].status == "enabled"
+"#,
+        unit = UNIT
+    )
+}
+
+#[test]
+fn systemd_starts_enables_and_masks_real_units() {
+    let rig = Targets::up(Kind::Nspawn, 1);
+    rig.write("site.yml", &service_playbook());
+    let state = "systemctl is-active rplay-test; systemctl is-enabled rplay-test; true";
+
+    let first = rig.rplay(&["site.yml"]);
+    first.assert_status(0);
+    // daemon_reload is reported as a change each run (see the module's doc).
+    assert_eq!(first.recap("t1"), recap("t1", 4, 2, 0, 0));
+    assert_eq!(rig.sh("t1", state), "active\nenabled\n");
+
+    let second = rig.rplay(&["site.yml"]);
+    second.assert_status(0);
+    assert_eq!(rig.sh("t1", state), "active\nenabled\n");
+    let settled = second.recap("t1");
+
+    // Drift: stopped and disabled by hand. --check sees it and leaves it.
+    rig.sh("t1", "systemctl disable --now rplay-test 2>/dev/null");
+    assert_eq!(rig.sh("t1", state), "inactive\ndisabled\n");
+    let check = rig.rplay(&["site.yml", "--check"]);
+    assert_ne!(check.recap("t1"), settled, "--check reports the drift");
+    assert_eq!(
+        rig.sh("t1", state),
+        "inactive\ndisabled\n",
+        "--check left it alone"
+    );
+    let converge = rig.rplay(&["site.yml"]);
+    converge.assert_status(0);
+    assert_eq!(rig.sh("t1", state), "active\nenabled\n");
+
+    // Stopped through `service`, then masked.
+    rig.write(
+        "mask.yml",
+        "- hosts: targets\n  gather_facts: false\n  tasks:\n    - service:\n        name: rplay-test\n        state: stopped\n    - systemd:\n        name: rplay-test\n        masked: true\n",
+    );
+    let masked = rig.rplay(&["mask.yml"]);
+    masked.assert_status(0);
+    assert_eq!(masked.recap("t1"), recap("t1", 2, 2, 0, 0));
+    assert_eq!(rig.sh("t1", state), "inactive\nmasked\n");
+    let again = rig.rplay(&["mask.yml"]);
+    assert_eq!(again.recap("t1"), recap("t1", 2, 0, 0, 0));
+
+    // An unknown unit fails with Ansible's message; the task names the host.
+    rig.write(
+        "missing.yml",
+        "- hosts: targets\n  gather_facts: false\n  tasks:\n    - systemd: {name: no-such-unit, state: started}\n",
+    );
+    let missing = rig.rplay(&["missing.yml"]);
+    missing.assert_status(2);
+    assert!(
+        missing
+            .stdout
+            .contains("Could not find the requested service no-such-unit"),
+        "{}",
+        missing.stdout
+    );
+}

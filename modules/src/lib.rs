@@ -16,6 +16,7 @@ pub mod util;
 
 pub mod blockinfile;
 pub mod command;
+pub mod containerd_config;
 pub mod copy;
 pub mod facts;
 pub mod file;

@@ -37,6 +37,7 @@ pub fn build<A: Args + Module + 'static>(value: Value) -> Result<Box<dyn Module>
 pub static MODULES: &[&ModuleSpec] = &[
     &crate::blockinfile::SPEC,
     &crate::command::SPEC,
+    &crate::containerd_config::SPEC,
     &crate::copy::SPEC,
     &crate::file::SPEC,
     &crate::find::SPEC,

@@ -11,10 +11,11 @@
 //! host:
 //!   files:                       # what `get` returns; any other path does not exist
 //!     /etc/sysctl.d/k8s.conf: "net.ipv4.ip_forward = 0\n"
+//!     /etc/big.toml: {file: fixtures/big.toml}   # or the content of a file beside the case
 //!   commands:                    # first match wins; a command nothing matches fails the case
 //!     - argv: [sysctl, -n, net.ipv4.ip_forward]   # exact argv, or
 //!       contains: "sysctl -n"                     # a substring of the argv joined by spaces
-//!       stdout: "0\n"
+//!       stdout: "0\n"                             # or stdout_file: a file beside the case
 //!       stderr: ""
 //!       rc: 0
 //! expect:
@@ -26,8 +27,9 @@
 //!     - run: [sysctl, -w, net.ipv4.ip_forward=1]
 //!     - run_contains: "systemctl restart"
 //!     - write: /etc/sysctl.d/k8s.conf
-//!       content: "net.ipv4.ip_forward = 1\n"     # optional
-//!       content_contains: "ip_forward = 1"        # optional
+//!       content: "net.ipv4.ip_forward = 1\n"     # optional; or {file: PATH} beside the case
+//!       content_contains: "ip_forward = 1"        # optional; a list: each of them
+//!       content_lacks: ["ip_forward = 0"]         # optional: none of these
 //!       mode: "0644"                              # optional
 //!   result: {key: value}         # optional: these keys of the result, compared exactly
 //! ```
@@ -67,7 +69,10 @@ impl Transport for Scripted {
             match found {
                 Some(answer) => Ok(answer.output.clone()),
                 None => {
-                    self.unmatched.lock().unwrap().push(format!("{:?}", exec.argv));
+                    self.unmatched
+                        .lock()
+                        .unwrap()
+                        .push(format!("{:?}", exec.argv));
                     Err(TransportError::Io(format!(
                         "the case file has no answer for {:?}",
                         exec.argv
@@ -121,13 +126,23 @@ fn strings(value: &Value, what: &str) -> Vec<String> {
         .collect()
 }
 
-fn scripted(host: Option<&Value>) -> Scripted {
+/// A file named by a case, relative to the case's directory (recorded outputs, big files).
+fn beside(case_dir: &Path, relative: &Value, what: &str) -> Vec<u8> {
+    let path = case_dir.join(text(relative, what));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{what}: reading {}: {e}", path.display()))
+}
+
+fn scripted(host: Option<&Value>, case_dir: &Path) -> Scripted {
     let mut files = BTreeMap::new();
     let mut answers = Vec::new();
     if let Some(host) = host {
         if let Some(map) = host.get("files").and_then(Value::as_object) {
             for (path, content) in map {
-                files.insert(path.clone(), text(content, "host.files").into_bytes());
+                let content = match content.get("file") {
+                    Some(relative) => beside(case_dir, relative, "host.files"),
+                    None => text(content, "host.files").into_bytes(),
+                };
+                files.insert(path.clone(), content);
             }
         }
         for command in host
@@ -147,10 +162,13 @@ fn scripted(host: Option<&Value>) -> Scripted {
                 contains,
                 output: Output {
                     rc: command.get("rc").and_then(Value::as_i64).unwrap_or(0) as i32,
-                    stdout: command
-                        .get("stdout")
-                        .map(|v| text(v, "stdout").into_bytes())
-                        .unwrap_or_default(),
+                    stdout: match command.get("stdout_file") {
+                        Some(relative) => beside(case_dir, relative, "stdout_file"),
+                        None => command
+                            .get("stdout")
+                            .map(|v| text(v, "stdout").into_bytes())
+                            .unwrap_or_default(),
+                    },
                     stderr: command
                         .get("stderr")
                         .map(|v| text(v, "stderr").into_bytes())
@@ -171,12 +189,15 @@ fn describe(step: &Step) -> String {
         Step::Run { exec, .. } => format!("run {:?}", exec.argv),
         Step::Write { path, content, .. } => format!(
             "write {path} ({:?})",
-            String::from_utf8_lossy(content).chars().take(200).collect::<String>()
+            String::from_utf8_lossy(content)
+                .chars()
+                .take(200)
+                .collect::<String>()
         ),
     }
 }
 
-fn check_step(step: &Step, want: &Value) -> Result<(), String> {
+fn check_step(step: &Step, want: &Value, case_dir: &Path) -> Result<(), String> {
     let mismatch = || format!("expected {want}, planned {}", describe(step));
     match step {
         Step::Run { exec, .. } => {
@@ -192,8 +213,8 @@ fn check_step(step: &Step, want: &Value) -> Result<(), String> {
                 return Err(mismatch());
             }
             if let Some(stdin) = want.get("stdin_contains") {
-                let given = String::from_utf8_lossy(exec.stdin.as_deref().unwrap_or_default())
-                    .into_owned();
+                let given =
+                    String::from_utf8_lossy(exec.stdin.as_deref().unwrap_or_default()).into_owned();
                 if !given.contains(&text(stdin, "stdin_contains")) {
                     return Err(format!("{}: stdin was {given:?}", mismatch()));
                 }
@@ -212,13 +233,34 @@ fn check_step(step: &Step, want: &Value) -> Result<(), String> {
             }
             let content = String::from_utf8_lossy(content);
             if let Some(exact) = want.get("content") {
-                if content != text(exact, "content") {
+                let exact = match exact.get("file") {
+                    Some(relative) => {
+                        String::from_utf8_lossy(&beside(case_dir, relative, "content")).into_owned()
+                    }
+                    None => text(exact, "content"),
+                };
+                if content != exact {
                     return Err(format!("{}: content was {content:?}", mismatch()));
                 }
             }
-            if let Some(needle) = want.get("content_contains") {
-                if !content.contains(&text(needle, "content_contains")) {
-                    return Err(format!("{}: content was {content:?}", mismatch()));
+            if let Some(needles) = want.get("content_contains") {
+                let needles = match needles {
+                    Value::Array(_) => strings(needles, "content_contains"),
+                    one => vec![text(one, "content_contains")],
+                };
+                if let Some(missing) = needles.iter().find(|needle| !content.contains(*needle)) {
+                    return Err(format!(
+                        "{}: content lacks {missing:?}; it was {content:?}",
+                        mismatch()
+                    ));
+                }
+            }
+            if let Some(needles) = want.get("content_lacks") {
+                if let Some(found) = strings(needles, "content_lacks")
+                    .iter()
+                    .find(|needle| content.contains(*needle))
+                {
+                    return Err(format!("{}: content has {found:?}", mismatch()));
                 }
             }
             if let Some(mode) = want.get("mode") {
@@ -232,7 +274,7 @@ fn check_step(step: &Step, want: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn check_plan(plan: &Plan, expect: &Map<String, Value>) -> Result<(), String> {
+fn check_plan(plan: &Plan, expect: &Map<String, Value>, case_dir: &Path) -> Result<(), String> {
     if let Some(changed) = expect.get("changed").and_then(Value::as_bool) {
         if plan.is_change() != changed {
             return Err(format!(
@@ -267,7 +309,7 @@ fn check_plan(plan: &Plan, expect: &Map<String, Value>) -> Result<(), String> {
             ));
         }
         for (index, (step, want)) in plan.steps.iter().zip(steps).enumerate() {
-            check_step(step, want).map_err(|e| format!("step {}: {e}", index + 1))?;
+            check_step(step, want, case_dir).map_err(|e| format!("step {}: {e}", index + 1))?;
         }
     }
     if let Some(result) = expect.get("result").and_then(Value::as_object) {
@@ -288,7 +330,10 @@ fn run_case(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("{e:?}"))?
         .to_json();
     let module = text(&case["module"], "module");
-    let args = case.get("args").cloned().unwrap_or(Value::Object(Map::new()));
+    let args = case
+        .get("args")
+        .cloned()
+        .unwrap_or(Value::Object(Map::new()));
     let expect = case
         .get("expect")
         .and_then(Value::as_object)
@@ -304,7 +349,8 @@ fn run_case(path: &Path) -> Result<(), String> {
             }
         }
     };
-    let transport = scripted(case.get("host"));
+    let case_dir = path.parent().unwrap_or(Path::new("."));
+    let transport = scripted(case.get("host"), case_dir);
     let host = Host {
         transport: &transport,
         controller: &NoController,
@@ -316,12 +362,14 @@ fn run_case(path: &Path) -> Result<(), String> {
     let unmatched = transport.unmatched.lock().unwrap().clone();
     match (planned, expect.get("error")) {
         (Err(e), Some(want)) if e.to_string().contains(&text(want, "error")) => Ok(()),
-        (Err(e), _) => Err(format!("planning failed: {e} (unanswered commands: {unmatched:?})")),
+        (Err(e), _) => Err(format!(
+            "planning failed: {e} (unanswered commands: {unmatched:?})"
+        )),
         (Ok(plan), Some(want)) => Err(format!(
             "expected an error containing {want}, planned {:?}",
             plan.reason
         )),
-        (Ok(plan), None) => check_plan(&plan, &expect),
+        (Ok(plan), None) => check_plan(&plan, &expect, case_dir),
     }
 }
 

@@ -42,7 +42,7 @@ pub mod wait_for;
 mod testing;
 
 pub use args::{ArgError, Args};
-pub use plan::{CheckSupport, Diff, Plan, Step};
+pub use plan::{CheckSupport, Diff, FollowUp, Plan, Step};
 pub use registry::{lookup, ModuleSpec, MODULES};
 pub use transport::{Exec, FileAttrs, Output, Transport, TransportError};
 

@@ -47,6 +47,29 @@ pub async fn apply(plan: &Plan, transport: &dyn Transport) -> Result<(), String>
     }
 }
 
+/// Applies a plan's steps, then plans and applies its follow-ups ([`Plan::then`]) in turn,
+/// as the engine does; returns the result keys the follow-ups add.
+pub async fn apply_with_follow_ups(
+    plan: &Plan,
+    host: &Host<'_>,
+) -> Result<serde_json::Map<String, Value>, String> {
+    apply(plan, host.transport).await?;
+    let mut result = serde_json::Map::new();
+    let Some(first) = &plan.then else {
+        return Ok(result);
+    };
+    let mut current = first.0.plan(host).await.map_err(|e| e.to_string())?;
+    loop {
+        apply(&current, host.transport).await?;
+        result.extend(current.result.clone());
+        let Some(next) = current.then.take() else {
+            break;
+        };
+        current = next.0.plan(host).await.map_err(|e| e.to_string())?;
+    }
+    Ok(result)
+}
+
 /// Controller-side files, read from a directory of the scratch area.
 pub struct DirController {
     pub root: PathBuf,
@@ -198,8 +221,16 @@ impl Fixture {
         (plan, counting.runs.load(Ordering::SeqCst))
     }
 
-    pub async fn apply(&self, plan: &Plan) {
-        apply(plan, &self.transport).await.expect("the steps apply");
+    /// Applies the plan's steps, then plans and applies what it hands over to
+    /// ([`Plan::then`]), as the engine does. Returns the result keys of the follow-ups.
+    pub async fn apply(&self, plan: &Plan) -> serde_json::Map<String, Value> {
+        let host = Host {
+            transport: &self.transport,
+            controller: &self.controller,
+        };
+        apply_with_follow_ups(plan, &host)
+            .await
+            .expect("the steps apply")
     }
 
     /// Plans, checks that something is to be done, applies, and checks that a second

@@ -24,6 +24,7 @@ pub mod find;
 pub mod get_url;
 pub mod getent;
 pub mod group;
+pub mod kubeadm;
 pub mod lineinfile;
 pub mod local;
 pub mod ping;

@@ -44,6 +44,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &crate::get_url::SPEC,
     &crate::getent::SPEC,
     &crate::group::SPEC,
+    &crate::kubeadm::SPEC,
     &crate::lineinfile::SPEC,
     &crate::ping::SPEC,
     &crate::raw::SPEC,

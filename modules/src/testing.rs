@@ -70,6 +70,66 @@ pub async fn apply_with_follow_ups(
     Ok(result)
 }
 
+/// A host whose system directories (`/etc/kubernetes`…) live in a scratch directory:
+/// paths under one of `prefixes` in command arguments, reads and writes are moved under
+/// `root`, and `root` is taken out of what commands print, so the module sees the paths it
+/// asked for. For modules whose paths are fixed by the tool they drive.
+pub struct RerootedTransport {
+    pub inner: LocalTransport,
+    pub root: String,
+    pub prefixes: Vec<String>,
+}
+
+impl RerootedTransport {
+    fn reroot(&self, path: &str) -> String {
+        let moved = self.prefixes.iter().any(|prefix| {
+            path == prefix
+                || path
+                    .strip_prefix(prefix.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        });
+        if moved {
+            format!("{}{path}", self.root)
+        } else {
+            path.to_string()
+        }
+    }
+
+    fn unroot(&self, bytes: Vec<u8>) -> Vec<u8> {
+        String::from_utf8_lossy(&bytes)
+            .replace(&self.root, "")
+            .into_bytes()
+    }
+}
+
+impl Transport for RerootedTransport {
+    fn run<'a>(&'a self, exec: &'a Exec) -> BoxFuture<'a, Result<Output, TransportError>> {
+        Box::pin(async move {
+            let mut moved = exec.clone();
+            moved.argv = exec.argv.iter().map(|arg| self.reroot(arg)).collect();
+            let output = self.inner.run(&moved).await?;
+            Ok(Output {
+                rc: output.rc,
+                stdout: self.unroot(output.stdout),
+                stderr: self.unroot(output.stderr),
+            })
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        path: &'a str,
+        content: &'a [u8],
+        attrs: &'a FileAttrs,
+    ) -> BoxFuture<'a, Result<(), TransportError>> {
+        Box::pin(async move { self.inner.put(&self.reroot(path), content, attrs).await })
+    }
+
+    fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, TransportError>> {
+        Box::pin(async move { self.inner.get(&self.reroot(path)).await })
+    }
+}
+
 /// Controller-side files, read from a directory of the scratch area.
 pub struct DirController {
     pub root: PathBuf,

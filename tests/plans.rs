@@ -32,6 +32,11 @@
 //!       content_lacks: ["ip_forward = 0"]         # optional: none of these
 //!       mode: "0644"                              # optional
 //!   result: {key: value}         # optional: these keys of the result, compared exactly
+//!   then:                        # optional: the plan's follow-up (`Plan::then`) must exist
+//!     changed: false             # and plan like this (the same keys as `expect`) against
+//!     result: {key: value}       # `host_after`, the host as the steps left it (default:
+//! host_after:                    # `host`); `then: null` says there is no follow-up
+//!   files: {}                    # same format as `host`
 //! ```
 
 use futures::future::BoxFuture;
@@ -275,6 +280,11 @@ fn check_step(step: &Step, want: &Value, case_dir: &Path) -> Result<(), String> 
 }
 
 fn check_plan(plan: &Plan, expect: &Map<String, Value>, case_dir: &Path) -> Result<(), String> {
+    match (expect.get("then"), &plan.then) {
+        (Some(Value::Null), Some(_)) => return Err("expected no follow-up, planned one".into()),
+        (Some(Value::Object(_)), None) => return Err("expected a follow-up, planned none".into()),
+        _ => {}
+    }
     if let Some(changed) = expect.get("changed").and_then(Value::as_bool) {
         if plan.is_change() != changed {
             return Err(format!(
@@ -369,7 +379,24 @@ fn run_case(path: &Path) -> Result<(), String> {
             "expected an error containing {want}, planned {:?}",
             plan.reason
         )),
-        (Ok(plan), None) => check_plan(&plan, &expect, case_dir),
+        (Ok(plan), None) => {
+            check_plan(&plan, &expect, case_dir)?;
+            let (Some(Value::Object(then)), Some(follow_up)) = (expect.get("then"), &plan.then)
+            else {
+                return Ok(());
+            };
+            let after = scripted(case.get("host_after").or(case.get("host")), case_dir);
+            let host = Host {
+                transport: &after,
+                controller: &NoController,
+            };
+            let planned = runtime.block_on(follow_up.0.plan(&host));
+            let unmatched = after.unmatched.lock().unwrap().clone();
+            let plan = planned.map_err(|e| {
+                format!("the follow-up failed to plan: {e} (unanswered commands: {unmatched:?})")
+            })?;
+            check_plan(&plan, then, case_dir).map_err(|e| format!("follow-up: {e}"))
+        }
     }
 }
 

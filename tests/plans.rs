@@ -11,10 +11,11 @@
 //! host:
 //!   files:                       # what `get` returns; any other path does not exist
 //!     /etc/sysctl.d/k8s.conf: "net.ipv4.ip_forward = 0\n"
+//!     /etc/big.toml: {file: fixtures/big.toml}   # or the content of a file beside the case
 //!   commands:                    # first match wins; a command nothing matches fails the case
 //!     - argv: [sysctl, -n, net.ipv4.ip_forward]   # exact argv, or
 //!       contains: "sysctl -n"                     # a substring of the argv joined by spaces
-//!       stdout: "0\n"
+//!       stdout: "0\n"                             # or stdout_file: a file beside the case
 //!       stderr: ""
 //!       rc: 0
 //! expect:
@@ -26,10 +27,16 @@
 //!     - run: [sysctl, -w, net.ipv4.ip_forward=1]
 //!     - run_contains: "systemctl restart"
 //!     - write: /etc/sysctl.d/k8s.conf
-//!       content: "net.ipv4.ip_forward = 1\n"     # optional
-//!       content_contains: "ip_forward = 1"        # optional
+//!       content: "net.ipv4.ip_forward = 1\n"     # optional; or {file: PATH} beside the case
+//!       content_contains: "ip_forward = 1"        # optional; a list: each of them
+//!       content_lacks: ["ip_forward = 0"]         # optional: none of these
 //!       mode: "0644"                              # optional
 //!   result: {key: value}         # optional: these keys of the result, compared exactly
+//!   then:                        # optional: the plan's follow-up (`Plan::then`) must exist
+//!     changed: false             # and plan like this (the same keys as `expect`) against
+//!     result: {key: value}       # `host_after`, the host as the steps left it (default:
+//! host_after:                    # `host`); `then: null` says there is no follow-up
+//!   files: {}                    # same format as `host`
 //! ```
 
 use futures::future::BoxFuture;
@@ -124,13 +131,23 @@ fn strings(value: &Value, what: &str) -> Vec<String> {
         .collect()
 }
 
-fn scripted(host: Option<&Value>) -> Scripted {
+/// A file named by a case, relative to the case's directory (recorded outputs, big files).
+fn beside(case_dir: &Path, relative: &Value, what: &str) -> Vec<u8> {
+    let path = case_dir.join(text(relative, what));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{what}: reading {}: {e}", path.display()))
+}
+
+fn scripted(host: Option<&Value>, case_dir: &Path) -> Scripted {
     let mut files = BTreeMap::new();
     let mut answers = Vec::new();
     if let Some(host) = host {
         if let Some(map) = host.get("files").and_then(Value::as_object) {
             for (path, content) in map {
-                files.insert(path.clone(), text(content, "host.files").into_bytes());
+                let content = match content.get("file") {
+                    Some(relative) => beside(case_dir, relative, "host.files"),
+                    None => text(content, "host.files").into_bytes(),
+                };
+                files.insert(path.clone(), content);
             }
         }
         for command in host
@@ -150,10 +167,13 @@ fn scripted(host: Option<&Value>) -> Scripted {
                 contains,
                 output: Output {
                     rc: command.get("rc").and_then(Value::as_i64).unwrap_or(0) as i32,
-                    stdout: command
-                        .get("stdout")
-                        .map(|v| text(v, "stdout").into_bytes())
-                        .unwrap_or_default(),
+                    stdout: match command.get("stdout_file") {
+                        Some(relative) => beside(case_dir, relative, "stdout_file"),
+                        None => command
+                            .get("stdout")
+                            .map(|v| text(v, "stdout").into_bytes())
+                            .unwrap_or_default(),
+                    },
                     stderr: command
                         .get("stderr")
                         .map(|v| text(v, "stderr").into_bytes())
@@ -182,7 +202,7 @@ fn describe(step: &Step) -> String {
     }
 }
 
-fn check_step(step: &Step, want: &Value) -> Result<(), String> {
+fn check_step(step: &Step, want: &Value, case_dir: &Path) -> Result<(), String> {
     let mismatch = || format!("expected {want}, planned {}", describe(step));
     match step {
         Step::Run { exec, .. } => {
@@ -218,13 +238,34 @@ fn check_step(step: &Step, want: &Value) -> Result<(), String> {
             }
             let content = String::from_utf8_lossy(content);
             if let Some(exact) = want.get("content") {
-                if content != text(exact, "content") {
+                let exact = match exact.get("file") {
+                    Some(relative) => {
+                        String::from_utf8_lossy(&beside(case_dir, relative, "content")).into_owned()
+                    }
+                    None => text(exact, "content"),
+                };
+                if content != exact {
                     return Err(format!("{}: content was {content:?}", mismatch()));
                 }
             }
-            if let Some(needle) = want.get("content_contains") {
-                if !content.contains(&text(needle, "content_contains")) {
-                    return Err(format!("{}: content was {content:?}", mismatch()));
+            if let Some(needles) = want.get("content_contains") {
+                let needles = match needles {
+                    Value::Array(_) => strings(needles, "content_contains"),
+                    one => vec![text(one, "content_contains")],
+                };
+                if let Some(missing) = needles.iter().find(|needle| !content.contains(*needle)) {
+                    return Err(format!(
+                        "{}: content lacks {missing:?}; it was {content:?}",
+                        mismatch()
+                    ));
+                }
+            }
+            if let Some(needles) = want.get("content_lacks") {
+                if let Some(found) = strings(needles, "content_lacks")
+                    .iter()
+                    .find(|needle| content.contains(*needle))
+                {
+                    return Err(format!("{}: content has {found:?}", mismatch()));
                 }
             }
             if let Some(mode) = want.get("mode") {
@@ -238,7 +279,12 @@ fn check_step(step: &Step, want: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn check_plan(plan: &Plan, expect: &Map<String, Value>) -> Result<(), String> {
+fn check_plan(plan: &Plan, expect: &Map<String, Value>, case_dir: &Path) -> Result<(), String> {
+    match (expect.get("then"), &plan.then) {
+        (Some(Value::Null), Some(_)) => return Err("expected no follow-up, planned one".into()),
+        (Some(Value::Object(_)), None) => return Err("expected a follow-up, planned none".into()),
+        _ => {}
+    }
     if let Some(changed) = expect.get("changed").and_then(Value::as_bool) {
         if plan.is_change() != changed {
             return Err(format!(
@@ -273,7 +319,7 @@ fn check_plan(plan: &Plan, expect: &Map<String, Value>) -> Result<(), String> {
             ));
         }
         for (index, (step, want)) in plan.steps.iter().zip(steps).enumerate() {
-            check_step(step, want).map_err(|e| format!("step {}: {e}", index + 1))?;
+            check_step(step, want, case_dir).map_err(|e| format!("step {}: {e}", index + 1))?;
         }
     }
     if let Some(result) = expect.get("result").and_then(Value::as_object) {
@@ -313,7 +359,8 @@ fn run_case(path: &Path) -> Result<(), String> {
             }
         }
     };
-    let transport = scripted(case.get("host"));
+    let case_dir = path.parent().unwrap_or(Path::new("."));
+    let transport = scripted(case.get("host"), case_dir);
     let host = Host {
         transport: &transport,
         controller: &NoController,
@@ -332,7 +379,24 @@ fn run_case(path: &Path) -> Result<(), String> {
             "expected an error containing {want}, planned {:?}",
             plan.reason
         )),
-        (Ok(plan), None) => check_plan(&plan, &expect),
+        (Ok(plan), None) => {
+            check_plan(&plan, &expect, case_dir)?;
+            let (Some(Value::Object(then)), Some(follow_up)) = (expect.get("then"), &plan.then)
+            else {
+                return Ok(());
+            };
+            let after = scripted(case.get("host_after").or(case.get("host")), case_dir);
+            let host = Host {
+                transport: &after,
+                controller: &NoController,
+            };
+            let planned = runtime.block_on(follow_up.0.plan(&host));
+            let unmatched = after.unmatched.lock().unwrap().clone();
+            let plan = planned.map_err(|e| {
+                format!("the follow-up failed to plan: {e} (unanswered commands: {unmatched:?})")
+            })?;
+            check_plan(&plan, then, case_dir).map_err(|e| format!("follow-up: {e}"))
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub mod util;
 
 pub mod blockinfile;
 pub mod command;
+pub mod containerd_config;
 pub mod copy;
 pub mod facts;
 pub mod file;
@@ -24,6 +25,7 @@ pub mod find;
 pub mod get_url;
 pub mod getent;
 pub mod group;
+pub mod kubeadm;
 pub mod lineinfile;
 pub mod local;
 pub mod modprobe;
@@ -47,7 +49,7 @@ pub mod wait_for;
 mod testing;
 
 pub use args::{ArgError, Args};
-pub use plan::{CheckSupport, Diff, Plan, Step};
+pub use plan::{CheckSupport, Diff, FollowUp, Plan, Step};
 pub use registry::{lookup, ModuleSpec, MODULES};
 pub use transport::{Exec, FileAttrs, Output, Transport, TransportError};
 

@@ -1,6 +1,7 @@
 //! What a module hands back to the engine.
 
 use crate::transport::{Exec, FileAttrs};
+use crate::Module;
 use serde_json::{Map, Value};
 
 /// The steps that would bring a host to the state a task asks for.
@@ -23,6 +24,20 @@ pub struct Plan {
     pub changed: bool,
     /// The task fails with this message after its steps (e.g. `assert`-like modules).
     pub failure: Option<String>,
+    /// What to plan once the steps have run and succeeded, for a task whose result depends
+    /// on what its steps did: `kubeadm` reads the join command of the cluster its `init`
+    /// just made. The engine plans it against the host, applies its steps, and adds its
+    /// result to this one (its keys win). Check mode never gets there.
+    pub then: Option<FollowUp>,
+}
+
+/// The module a plan hands over to after its steps ([`Plan::then`]).
+pub struct FollowUp(pub Box<dyn Module>);
+
+impl std::fmt::Debug for FollowUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FollowUp(..)")
+    }
 }
 
 impl Plan {
@@ -61,6 +76,12 @@ impl Plan {
 
     pub fn with_diff(mut self, diff: Diff) -> Self {
         self.diffs.push(diff);
+        self
+    }
+
+    /// Plans `module` after this plan's steps succeed (see [`Plan::then`]).
+    pub fn then(mut self, module: impl Module + 'static) -> Self {
+        self.then = Some(FollowUp(Box::new(module)));
         self
     }
 

@@ -47,6 +47,89 @@ pub async fn apply(plan: &Plan, transport: &dyn Transport) -> Result<(), String>
     }
 }
 
+/// Applies a plan's steps, then plans and applies its follow-ups ([`Plan::then`]) in turn,
+/// as the engine does; returns the result keys the follow-ups add.
+pub async fn apply_with_follow_ups(
+    plan: &Plan,
+    host: &Host<'_>,
+) -> Result<serde_json::Map<String, Value>, String> {
+    apply(plan, host.transport).await?;
+    let mut result = serde_json::Map::new();
+    let Some(first) = &plan.then else {
+        return Ok(result);
+    };
+    let mut current = first.0.plan(host).await.map_err(|e| e.to_string())?;
+    loop {
+        apply(&current, host.transport).await?;
+        result.extend(current.result.clone());
+        let Some(next) = current.then.take() else {
+            break;
+        };
+        current = next.0.plan(host).await.map_err(|e| e.to_string())?;
+    }
+    Ok(result)
+}
+
+/// A host whose system directories (`/etc/kubernetes`…) live in a scratch directory:
+/// paths under one of `prefixes` in command arguments, reads and writes are moved under
+/// `root`, and `root` is taken out of what commands print, so the module sees the paths it
+/// asked for. For modules whose paths are fixed by the tool they drive.
+pub struct RerootedTransport {
+    pub inner: LocalTransport,
+    pub root: String,
+    pub prefixes: Vec<String>,
+}
+
+impl RerootedTransport {
+    fn reroot(&self, path: &str) -> String {
+        let moved = self.prefixes.iter().any(|prefix| {
+            path == prefix
+                || path
+                    .strip_prefix(prefix.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        });
+        if moved {
+            format!("{}{path}", self.root)
+        } else {
+            path.to_string()
+        }
+    }
+
+    fn unroot(&self, bytes: Vec<u8>) -> Vec<u8> {
+        String::from_utf8_lossy(&bytes)
+            .replace(&self.root, "")
+            .into_bytes()
+    }
+}
+
+impl Transport for RerootedTransport {
+    fn run<'a>(&'a self, exec: &'a Exec) -> BoxFuture<'a, Result<Output, TransportError>> {
+        Box::pin(async move {
+            let mut moved = exec.clone();
+            moved.argv = exec.argv.iter().map(|arg| self.reroot(arg)).collect();
+            let output = self.inner.run(&moved).await?;
+            Ok(Output {
+                rc: output.rc,
+                stdout: self.unroot(output.stdout),
+                stderr: self.unroot(output.stderr),
+            })
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        path: &'a str,
+        content: &'a [u8],
+        attrs: &'a FileAttrs,
+    ) -> BoxFuture<'a, Result<(), TransportError>> {
+        Box::pin(async move { self.inner.put(&self.reroot(path), content, attrs).await })
+    }
+
+    fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, TransportError>> {
+        Box::pin(async move { self.inner.get(&self.reroot(path)).await })
+    }
+}
+
 /// Controller-side files, read from a directory of the scratch area.
 pub struct DirController {
     pub root: PathBuf,
@@ -198,8 +281,16 @@ impl Fixture {
         (plan, counting.runs.load(Ordering::SeqCst))
     }
 
-    pub async fn apply(&self, plan: &Plan) {
-        apply(plan, &self.transport).await.expect("the steps apply");
+    /// Applies the plan's steps, then plans and applies what it hands over to
+    /// ([`Plan::then`]), as the engine does. Returns the result keys of the follow-ups.
+    pub async fn apply(&self, plan: &Plan) -> serde_json::Map<String, Value> {
+        let host = Host {
+            transport: &self.transport,
+            controller: &self.controller,
+        };
+        apply_with_follow_ups(plan, &host)
+            .await
+            .expect("the steps apply")
     }
 
     /// Plans, checks that something is to be done, applies, and checks that a second

@@ -768,7 +768,64 @@ pub async fn run_module(
         }
         return Ok(attempt);
     }
-    for step in &plan.steps {
+    let mut plan = plan;
+    let mut diffs = Vec::new();
+    loop {
+        if let Some(attempt) = apply_steps(transport, &plan.steps, &mut result).await {
+            return Ok(attempt);
+        }
+        if let Some(failure) = &plan.failure {
+            result.insert("failed".into(), json!(true));
+            result.insert("msg".into(), json!(failure));
+        }
+        diffs.append(&mut plan.diffs);
+        // A follow-up plans against the host as the steps left it (kubeadm reads the join
+        // command of the cluster its `init` made); nothing follows a failure.
+        let Some(follow_up) = plan.then.take() else {
+            break;
+        };
+        if result.contains_key("failed") {
+            break;
+        }
+        plan = match follow_up.0.plan(&host).await {
+            Ok(next) => next,
+            Err(ModuleError::Transport(TransportError::Unreachable(message))) => {
+                return Ok(unreachable(&message))
+            }
+            Err(error) => {
+                result.insert("failed".into(), json!(true));
+                result.insert("msg".into(), json!(error.to_string()));
+                break;
+            }
+        };
+        if plan.is_change() {
+            result.insert("changed".into(), json!(true));
+        }
+        for (key, value) in &plan.result {
+            result.insert(key.clone(), value.clone());
+        }
+    }
+    let facts = match result.get("ansible_facts") {
+        Some(serde_json::Value::Object(facts)) if module != "setup" => Some(facts.clone()),
+        _ => None,
+    };
+    let mut attempt = Attempt::from_result(result);
+    attempt.facts = facts;
+    if context.diff {
+        attempt.diffs = diffs;
+    }
+    Ok(attempt)
+}
+
+/// Applies a plan's steps in order: a captured command's output becomes the result, the
+/// first failure is recorded in it and stops the steps. An attempt comes back only when the
+/// host cannot be reached or a transport error ends the task at once.
+async fn apply_steps(
+    transport: &dyn Transport,
+    steps: &[Step],
+    result: &mut Map<String, serde_json::Value>,
+) -> Option<Attempt> {
+    for step in steps {
         match step {
             Step::Run {
                 exec,
@@ -779,8 +836,10 @@ pub async fn run_module(
                 let start_time = local_time();
                 let output = match transport.run(exec).await {
                     Ok(output) => output,
-                    Err(TransportError::Unreachable(message)) => return Ok(unreachable(&message)),
-                    Err(error) => return Ok(Attempt::failure(error.to_string())),
+                    Err(TransportError::Unreachable(message)) => {
+                        return Some(unreachable(&message))
+                    }
+                    Err(error) => return Some(Attempt::failure(error.to_string())),
                 };
                 if *capture {
                     let stdout = output
@@ -832,7 +891,7 @@ pub async fn run_module(
             } => {
                 if let Err(error) = transport.put(path, content, attrs).await {
                     if let TransportError::Unreachable(message) = &error {
-                        return Ok(unreachable(message));
+                        return Some(unreachable(message));
                     }
                     result.insert("failed".into(), json!(true));
                     result.insert("msg".into(), json!(error.to_string()));
@@ -841,20 +900,7 @@ pub async fn run_module(
             }
         }
     }
-    if let Some(failure) = &plan.failure {
-        result.insert("failed".into(), json!(true));
-        result.insert("msg".into(), json!(failure));
-    }
-    let facts = match result.get("ansible_facts") {
-        Some(serde_json::Value::Object(facts)) if module != "setup" => Some(facts.clone()),
-        _ => None,
-    };
-    let mut attempt = Attempt::from_result(result);
-    attempt.facts = facts;
-    if context.diff {
-        attempt.diffs = plan.diffs;
-    }
-    Ok(attempt)
+    None
 }
 
 /// The controller's local time as Ansible prints `start` and `end`.

@@ -25,12 +25,21 @@
 //!   steps:                       # optional: exactly these steps, in order
 //!     - run: [sysctl, -w, net.ipv4.ip_forward=1]
 //!     - run_contains: "systemctl restart"
+//!       env: {LC_ALL: C}                          # optional: these variables, among others
+//!       stdin_contains: "text"                    # optional
 //!     - write: /etc/sysctl.d/k8s.conf
 //!       content: "net.ipv4.ip_forward = 1\n"     # optional
 //!       content_contains: "ip_forward = 1"        # optional
 //!       mode: "0644"                              # optional
 //!   result: {key: value}         # optional: these keys of the result, compared exactly
+//!   settle:                      # optional, for a plan settled by its steps' output
+//!     outputs:                   # what each step prints when it runs, in order
+//!       - {rc: 0, stdout: "0 upgraded, 0 newly installed, 0 to remove\n"}
+//!     changed: false             # what the engine then reports
+//!     result: {key: value}       # optional: result keys after settling
 //! ```
+//!
+//! `changed` under `expect` is what check mode reports: for a settled plan, its prediction.
 
 use futures::future::BoxFuture;
 use rplay_modules::transport::{Exec, FileAttrs, Output, Transport, TransportError};
@@ -67,7 +76,10 @@ impl Transport for Scripted {
             match found {
                 Some(answer) => Ok(answer.output.clone()),
                 None => {
-                    self.unmatched.lock().unwrap().push(format!("{:?}", exec.argv));
+                    self.unmatched
+                        .lock()
+                        .unwrap()
+                        .push(format!("{:?}", exec.argv));
                     Err(TransportError::Io(format!(
                         "the case file has no answer for {:?}",
                         exec.argv
@@ -171,7 +183,10 @@ fn describe(step: &Step) -> String {
         Step::Run { exec, .. } => format!("run {:?}", exec.argv),
         Step::Write { path, content, .. } => format!(
             "write {path} ({:?})",
-            String::from_utf8_lossy(content).chars().take(200).collect::<String>()
+            String::from_utf8_lossy(content)
+                .chars()
+                .take(200)
+                .collect::<String>()
         ),
     }
 }
@@ -191,9 +206,17 @@ fn check_step(step: &Step, want: &Value) -> Result<(), String> {
             } else {
                 return Err(mismatch());
             }
+            if let Some(env) = want.get("env").and_then(Value::as_object) {
+                for (key, value) in env {
+                    let value = text(value, "env");
+                    if !exec.env.iter().any(|(k, v)| k == key && *v == value) {
+                        return Err(format!("{}: env was {:?}", mismatch(), exec.env));
+                    }
+                }
+            }
             if let Some(stdin) = want.get("stdin_contains") {
-                let given = String::from_utf8_lossy(exec.stdin.as_deref().unwrap_or_default())
-                    .into_owned();
+                let given =
+                    String::from_utf8_lossy(exec.stdin.as_deref().unwrap_or_default()).into_owned();
                 if !given.contains(&text(stdin, "stdin_contains")) {
                     return Err(format!("{}: stdin was {given:?}", mismatch()));
                 }
@@ -271,14 +294,65 @@ fn check_plan(plan: &Plan, expect: &Map<String, Value>) -> Result<(), String> {
         }
     }
     if let Some(result) = expect.get("result").and_then(Value::as_object) {
-        for (key, want) in result {
-            if plan.result.get(key) != Some(want) {
-                return Err(format!(
-                    "expected result.{key} = {want}, got {:?}",
-                    plan.result.get(key)
-                ));
-            }
+        check_result(&plan.result, result)?;
+    }
+    if let Some(settle) = expect.get("settle") {
+        check_settle(plan, settle).map_err(|e| format!("settle: {e}"))?;
+    }
+    Ok(())
+}
+
+fn check_result(got: &Map<String, Value>, want: &Map<String, Value>) -> Result<(), String> {
+    for (key, want) in want {
+        if got.get(key) != Some(want) {
+            return Err(format!(
+                "expected result.{key} = {want}, got {:?}",
+                got.get(key)
+            ));
         }
+    }
+    Ok(())
+}
+
+/// Feeds the outputs a case gives to the plan's settling, as the engine does after a run.
+fn check_settle(plan: &Plan, want: &Value) -> Result<(), String> {
+    let settle = plan
+        .settle
+        .as_ref()
+        .ok_or("the plan is not settled by its output")?;
+    let outputs: Vec<Output> = want
+        .get("outputs")
+        .and_then(Value::as_array)
+        .ok_or("`settle` needs `outputs`, one per step")?
+        .iter()
+        .map(|output| Output {
+            rc: output.get("rc").and_then(Value::as_i64).unwrap_or(0) as i32,
+            stdout: output
+                .get("stdout")
+                .map(|v| text(v, "stdout").into_bytes())
+                .unwrap_or_default(),
+            stderr: output
+                .get("stderr")
+                .map(|v| text(v, "stderr").into_bytes())
+                .unwrap_or_default(),
+        })
+        .collect();
+    if outputs.len() != plan.steps.len() {
+        return Err(format!(
+            "{} outputs for {} steps",
+            outputs.len(),
+            plan.steps.len()
+        ));
+    }
+    let mut result = plan.result.clone();
+    let changed = (settle.decide)(&outputs, &mut result) || plan.changed;
+    if let Some(expected) = want.get("changed").and_then(Value::as_bool) {
+        if changed != expected {
+            return Err(format!("expected changed={expected}, settled {changed}"));
+        }
+    }
+    if let Some(keys) = want.get("result").and_then(Value::as_object) {
+        check_result(&result, keys)?;
     }
     Ok(())
 }
@@ -288,7 +362,10 @@ fn run_case(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("{e:?}"))?
         .to_json();
     let module = text(&case["module"], "module");
-    let args = case.get("args").cloned().unwrap_or(Value::Object(Map::new()));
+    let args = case
+        .get("args")
+        .cloned()
+        .unwrap_or(Value::Object(Map::new()));
     let expect = case
         .get("expect")
         .and_then(Value::as_object)
@@ -316,7 +393,9 @@ fn run_case(path: &Path) -> Result<(), String> {
     let unmatched = transport.unmatched.lock().unwrap().clone();
     match (planned, expect.get("error")) {
         (Err(e), Some(want)) if e.to_string().contains(&text(want, "error")) => Ok(()),
-        (Err(e), _) => Err(format!("planning failed: {e} (unanswered commands: {unmatched:?})")),
+        (Err(e), _) => Err(format!(
+            "planning failed: {e} (unanswered commands: {unmatched:?})"
+        )),
         (Ok(plan), Some(want)) => Err(format!(
             "expected an error containing {want}, planned {:?}",
             plan.reason

@@ -768,6 +768,9 @@ pub async fn run_module(
         }
         return Ok(attempt);
     }
+    // What each step left behind, for a plan settled by its output.
+    let mut outputs: Vec<rplay_modules::Output> = Vec::new();
+    let mut completed = true;
     for step in &plan.steps {
         match step {
             Step::Run {
@@ -782,6 +785,7 @@ pub async fn run_module(
                     Err(TransportError::Unreachable(message)) => return Ok(unreachable(&message)),
                     Err(error) => return Ok(Attempt::failure(error.to_string())),
                 };
+                outputs.push(output.clone());
                 if *capture {
                     let stdout = output
                         .stdout_text()
@@ -808,6 +812,7 @@ pub async fn run_module(
                     if output.rc != 0 {
                         result.insert("failed".into(), json!(true));
                         result.insert("msg".into(), json!("non-zero return code"));
+                        completed = false;
                         break;
                     }
                     result.insert("msg".into(), json!(""));
@@ -822,6 +827,7 @@ pub async fn run_module(
                             output.stderr_text().trim()
                         )),
                     );
+                    completed = false;
                     break;
                 }
             }
@@ -836,10 +842,16 @@ pub async fn run_module(
                     }
                     result.insert("failed".into(), json!(true));
                     result.insert("msg".into(), json!(error.to_string()));
+                    completed = false;
                     break;
                 }
+                outputs.push(rplay_modules::Output::default());
             }
         }
+    }
+    if let (Some(settle), true) = (&plan.settle, completed) {
+        let changed = (settle.decide)(&outputs, &mut result) || plan.changed;
+        result.insert("changed".into(), json!(changed));
     }
     if let Some(failure) = &plan.failure {
         result.insert("failed".into(), json!(true));

@@ -14,9 +14,11 @@ pub mod registry;
 pub mod transport;
 pub mod util;
 
+pub mod apt;
 pub mod blockinfile;
 pub mod command;
 pub mod copy;
+pub mod dpkg;
 pub mod facts;
 pub mod file;
 pub mod find;
@@ -41,7 +43,7 @@ pub mod wait_for;
 mod testing;
 
 pub use args::{ArgError, Args};
-pub use plan::{CheckSupport, Diff, Plan, Step};
+pub use plan::{CheckSupport, Diff, Plan, Settle, Step};
 pub use registry::{lookup, ModuleSpec, MODULES};
 pub use transport::{Exec, FileAttrs, Output, Transport, TransportError};
 

@@ -35,6 +35,7 @@ pub fn build<A: Args + Module + 'static>(value: Value) -> Result<Box<dyn Module>
 
 /// Every host-side module, alphabetical.
 pub static MODULES: &[&ModuleSpec] = &[
+    &crate::apt::SPEC,
     &crate::blockinfile::SPEC,
     &crate::command::SPEC,
     &crate::copy::SPEC,

@@ -565,22 +565,13 @@ impl Planner<'_> {
             }
             return Ok(());
         }
-        let argv = vec![
-            "sh".to_string(),
-            "-c".to_string(),
-            UPDATE.to_string(),
-            "rplay-apt-update".to_string(),
-            self.args.update_cache_retries.max(1).to_string(),
-            self.args.update_cache_retry_max_delay.to_string(),
-            self.args.lock_timeout.to_string(),
-            UPDATE_STAMP.to_string(),
-            LISTS.to_string(),
-            "apt-get".to_string(),
-            "-q".to_string(),
-            "update".to_string(),
-        ];
+        let argv = update_argv(
+            self.args.update_cache_retries,
+            self.args.update_cache_retry_max_delay,
+            self.args.lock_timeout,
+        );
         self.push(
-            Step::run(apt_exec(argv)),
+            Step::capture(apt_exec(argv)),
             Effect::CacheUpdate {
                 before: mtime,
                 alone,
@@ -1212,6 +1203,26 @@ async fn all_packages(transport: &dyn Transport) -> Result<Vec<DpkgEntry>, Modul
         )));
     }
     Ok(dpkg::parse_query(&output.stdout_text()))
+}
+
+/// `apt-get update` through [`UPDATE`]: tried `retries` times (at least once), pausing
+/// up to `max_delay` seconds between tries, waiting up to `lock_timeout` seconds for a
+/// held lock; it prints the lists' new time last.
+pub(crate) fn update_argv(retries: u32, max_delay: u32, lock_timeout: u64) -> Vec<String> {
+    vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        UPDATE.to_string(),
+        "rplay-apt-update".to_string(),
+        retries.max(1).to_string(),
+        max_delay.to_string(),
+        lock_timeout.to_string(),
+        UPDATE_STAMP.to_string(),
+        LISTS.to_string(),
+        "apt-get".to_string(),
+        "-q".to_string(),
+        "update".to_string(),
+    ]
 }
 
 /// Whether a step's output shows a change.

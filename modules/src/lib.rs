@@ -15,9 +15,12 @@ pub mod transport;
 pub mod util;
 
 pub mod apt;
+pub mod apt_repository;
+pub mod apt_sources;
 pub mod blockinfile;
 pub mod command;
 pub mod copy;
+pub mod deb822_repository;
 pub mod dpkg;
 pub mod dpkg_selections;
 pub mod facts;

@@ -36,9 +36,11 @@ pub fn build<A: Args + Module + 'static>(value: Value) -> Result<Box<dyn Module>
 /// Every host-side module, alphabetical.
 pub static MODULES: &[&ModuleSpec] = &[
     &crate::apt::SPEC,
+    &crate::apt_repository::SPEC,
     &crate::blockinfile::SPEC,
     &crate::command::SPEC,
     &crate::copy::SPEC,
+    &crate::deb822_repository::SPEC,
     &crate::dpkg_selections::SPEC,
     &crate::file::SPEC,
     &crate::find::SPEC,

@@ -15,6 +15,7 @@ pub mod transport;
 pub mod util;
 
 pub mod apt;
+pub mod apt_key;
 pub mod apt_repository;
 pub mod apt_sources;
 pub mod blockinfile;

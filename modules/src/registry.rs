@@ -36,6 +36,7 @@ pub fn build<A: Args + Module + 'static>(value: Value) -> Result<Box<dyn Module>
 /// Every host-side module, alphabetical.
 pub static MODULES: &[&ModuleSpec] = &[
     &crate::apt::SPEC,
+    &crate::apt_key::SPEC,
     &crate::apt_repository::SPEC,
     &crate::blockinfile::SPEC,
     &crate::command::SPEC,

@@ -24,7 +24,7 @@
 //!   error: "substring"           # optional: planning itself errs (or the arguments do)
 //!   steps:                       # optional: exactly these steps, in order
 //!     - run: [sysctl, -w, net.ipv4.ip_forward=1]
-//!     - run_contains: "systemctl restart"
+//!     - run_contains: "systemctl restart"      # or a list: every one of them
 //!       env: {LC_ALL: C}                          # optional: these variables, among others
 //!       stdin_contains: "text"                    # optional
 //!     - write: /etc/sysctl.d/k8s.conf
@@ -199,8 +199,13 @@ fn check_step(step: &Step, want: &Value) -> Result<(), String> {
                 if exec.argv != strings(argv, "run") {
                     return Err(mismatch());
                 }
-            } else if let Some(needle) = want.get("run_contains") {
-                if !exec.argv.join(" ").contains(&text(needle, "run_contains")) {
+            } else if let Some(needles) = want.get("run_contains") {
+                let needles = match needles {
+                    Value::Array(_) => strings(needles, "run_contains"),
+                    one => vec![text(one, "run_contains")],
+                };
+                let joined = exec.argv.join(" ");
+                if !needles.iter().all(|needle| joined.contains(needle.as_str())) {
                     return Err(mismatch());
                 }
             } else {

@@ -205,7 +205,10 @@ fn check_step(step: &Step, want: &Value) -> Result<(), String> {
                     one => vec![text(one, "run_contains")],
                 };
                 let joined = exec.argv.join(" ");
-                if !needles.iter().all(|needle| joined.contains(needle.as_str())) {
+                if !needles
+                    .iter()
+                    .all(|needle| joined.contains(needle.as_str()))
+                {
                     return Err(mismatch());
                 }
             } else {

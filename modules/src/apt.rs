@@ -1554,7 +1554,11 @@ mod tests {
             before: 1_700_000_100,
             alone: true,
         }];
-        assert!(!settle(&alone, std::slice::from_ref(&update), &mut Map::new()));
+        assert!(!settle(
+            &alone,
+            std::slice::from_ref(&update),
+            &mut Map::new()
+        ));
         let alone = [Effect::CacheUpdate {
             before: 1,
             alone: true,

@@ -946,3 +946,118 @@ pub fn check_static_args(module: &str, args: &Node) -> Result<(), Diagnostic> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceFile;
+    use futures::future::BoxFuture;
+    use rplay_modules::{Exec, FileAttrs, Output};
+    use std::sync::Arc;
+
+    /// A host that answers commands by a substring of their argv, as plan cases do.
+    struct Scripted(Vec<(&'static str, &'static str)>);
+
+    impl Transport for Scripted {
+        fn run<'a>(&'a self, exec: &'a Exec) -> BoxFuture<'a, Result<Output, TransportError>> {
+            let joined = exec.argv.join(" ");
+            let found = self.0.iter().find(|(needle, _)| joined.contains(needle));
+            Box::pin(async move {
+                found
+                    .map(|(_, stdout)| Output {
+                        rc: 0,
+                        stdout: stdout.as_bytes().to_vec(),
+                        stderr: Vec::new(),
+                    })
+                    .ok_or_else(|| TransportError::Io(format!("no answer for {joined}")))
+            })
+        }
+
+        fn put<'a>(
+            &'a self,
+            path: &'a str,
+            _: &'a [u8],
+            _: &'a FileAttrs,
+        ) -> BoxFuture<'a, Result<(), TransportError>> {
+            Box::pin(async move { Err(TransportError::Io(format!("no writes ({path})"))) })
+        }
+
+        fn get<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, TransportError>> {
+            Box::pin(async { Ok(None) })
+        }
+    }
+
+    async fn run_apt(args: &str, host: &Scripted, check: bool) -> Attempt {
+        let node = crate::yaml::load_str(SourceFile::new("task.yml", args)).unwrap();
+        let templar = Templar::new();
+        let scope = Scope::new(Vec::new(), Arc::new(Templar::new()), None);
+        let span = Span::none();
+        let context = ActionContext {
+            module: "apt",
+            args: &node,
+            scope: &scope,
+            templar: &templar,
+            transport: Some(host),
+            check,
+            diff: false,
+            host: "node1",
+            role: None,
+            playbook_dir: Path::new("."),
+            task_span: &span,
+        };
+        run_module(&context, "apt", node.clone()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_settled_plan_reports_what_its_output_says() {
+        // The cache is stale, curl is installed: the update runs, and is no change.
+        let host = Scripted(vec![
+            ("rplay-apt-cache-time", "1700090000\n1700000000\n"),
+            (
+                "dpkg-query",
+                "curl\tamd64\t8.14.1-2\tinstall ok installed\tweb\t\n",
+            ),
+            (
+                "rplay-apt-update",
+                "Hit:1 http://deb.debian.org/debian trixie InRelease\n1700090001\n",
+            ),
+        ]);
+        let args = "{name: curl, update_cache: true}";
+        let attempt = run_apt(args, &host, false).await;
+        assert_eq!(
+            attempt.result["changed"],
+            json!(false),
+            "{:?}",
+            attempt.result
+        );
+        assert_eq!(attempt.result["cache_updated"], json!(true));
+        assert_eq!(attempt.result["cache_update_time"], json!(1_700_090_001));
+        let predicted = run_apt(args, &host, true).await;
+        assert_eq!(predicted.result["changed"], json!(false));
+
+        // apt-get's simulation expected an upgrade; the real run found nothing to do.
+        let host = Scripted(vec![
+            (
+                "apt-get -s",
+                "1 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n",
+            ),
+            (
+                "dist-upgrade",
+                "0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n",
+            ),
+        ]);
+        let attempt = run_apt("{upgrade: dist}", &host, false).await;
+        assert_eq!(
+            attempt.result["changed"],
+            json!(false),
+            "{:?}",
+            attempt.result
+        );
+        assert!(attempt.result["stdout"]
+            .as_str()
+            .unwrap()
+            .starts_with("0 upgraded"));
+        let predicted = run_apt("{upgrade: dist}", &host, true).await;
+        assert_eq!(predicted.result["changed"], json!(true));
+    }
+}

@@ -13,6 +13,7 @@
 //! `update_cache` runs `apt-get update` first (retried `update_cache_retries` times), unless
 //! `cache_valid_time` says the lists are fresh enough: the age is that of
 //! `/var/lib/apt/periodic/update-success-stamp`, else `/var/lib/apt/lists`, as in Ansible.
+//! A successful update touches that stamp (as Ubuntu's apt hook and apt's daily job do).
 //! Alone, it reports `changed` when the lists were updated. With packages, the update is
 //! not a change in itself; the packages are then resolved by apt-get after the update (so
 //! a package from a repository added just before is found) and the task reports `changed`
@@ -1316,7 +1317,8 @@ echo 0
 
 /// `apt-get update`, tried up to `retries` times with pauses doubling from one second up
 /// to `max_delay`; while another apt holds the lists' lock it waits (up to `lock_timeout`
-/// seconds) without counting tries. Prints the lists' new time last.
+/// seconds) without counting tries. On success it touches the update stamp and prints
+/// the lists' new time last.
 const UPDATE: &str = r#"retries=$1 max_delay=$2 lock_timeout=$3 stamp=$4 lists=$5
 shift 5
 deadline=$(( $(date +%s) + lock_timeout ))
@@ -1341,6 +1343,9 @@ while :; do
   try=$((try + 1))
 done
 cat "$errors" >&2
+# Record the success where Ubuntu's apt hook and apt's daily job do, so the lists' age
+# (cache_valid_time) counts this update on Debian too.
+mkdir -p -- "$(dirname -- "$stamp")" && touch -- "$stamp"
 for path in "$stamp" "$lists"; do
   if [ -e "$path" ]; then exec stat -c %Y -- "$path"; fi
 done
@@ -1672,13 +1677,16 @@ mod tests {
         let locked = format!(
             "n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter};              [ $n -ge 3 ] || {{ echo 'E: Could not get lock /var/lib/apt/lists/lock' >&2; exit 100; }}"
         );
+        // The stamp is created (with its directory) on success.
+        let fresh = fixture.path("periodic/update-success-stamp");
         let output = run_script(
             UPDATE,
-            &["1", "0", "30", &stamp, "/nonexistent", "sh", "-c", &locked],
+            &["1", "0", "30", &fresh, "/nonexistent", "sh", "-c", &locked],
         )
         .await;
         assert_eq!(output.rc, 0, "{output:?}");
         assert_eq!(fixture.read("tries"), b"3\n");
+        assert!(std::path::Path::new(&fresh).exists());
     }
 
     #[tokio::test]

@@ -25,19 +25,28 @@
 //!   error: "substring"           # optional: planning itself errs (or the arguments do)
 //!   steps:                       # optional: exactly these steps, in order
 //!     - run: [sysctl, -w, net.ipv4.ip_forward=1]
-//!     - run_contains: "systemctl restart"
+//!     - run_contains: "systemctl restart"      # or a list: every one of them
+//!       env: {LC_ALL: C}                          # optional: these variables, among others
+//!       stdin_contains: "text"                    # optional
 //!     - write: /etc/sysctl.d/k8s.conf
 //!       content: "net.ipv4.ip_forward = 1\n"     # optional; or {file: PATH} beside the case
 //!       content_contains: "ip_forward = 1"        # optional; a list: each of them
 //!       content_lacks: ["ip_forward = 0"]         # optional: none of these
 //!       mode: "0644"                              # optional
 //!   result: {key: value}         # optional: these keys of the result, compared exactly
+//!   settle:                      # optional, for a plan settled by its steps' output
+//!     outputs:                   # what each step prints when it runs, in order
+//!       - {rc: 0, stdout: "0 upgraded, 0 newly installed, 0 to remove\n"}
+//!     changed: false             # what the engine then reports
+//!     result: {key: value}       # optional: result keys after settling
 //!   then:                        # optional: the plan's follow-up (`Plan::then`) must exist
 //!     changed: false             # and plan like this (the same keys as `expect`) against
 //!     result: {key: value}       # `host_after`, the host as the steps left it (default:
 //! host_after:                    # `host`); `then: null` says there is no follow-up
 //!   files: {}                    # same format as `host`
 //! ```
+//!
+//! `changed` under `expect` is what check mode reports: for a settled plan, its prediction.
 
 use futures::future::BoxFuture;
 use rplay_modules::transport::{Exec, FileAttrs, Output, Transport, TransportError};
@@ -210,12 +219,28 @@ fn check_step(step: &Step, want: &Value, case_dir: &Path) -> Result<(), String> 
                 if exec.argv != strings(argv, "run") {
                     return Err(mismatch());
                 }
-            } else if let Some(needle) = want.get("run_contains") {
-                if !exec.argv.join(" ").contains(&text(needle, "run_contains")) {
+            } else if let Some(needles) = want.get("run_contains") {
+                let needles = match needles {
+                    Value::Array(_) => strings(needles, "run_contains"),
+                    one => vec![text(one, "run_contains")],
+                };
+                let joined = exec.argv.join(" ");
+                if !needles
+                    .iter()
+                    .all(|needle| joined.contains(needle.as_str()))
+                {
                     return Err(mismatch());
                 }
             } else {
                 return Err(mismatch());
+            }
+            if let Some(env) = want.get("env").and_then(Value::as_object) {
+                for (key, value) in env {
+                    let value = text(value, "env");
+                    if !exec.env.iter().any(|(k, v)| k == key && *v == value) {
+                        return Err(format!("{}: env was {:?}", mismatch(), exec.env));
+                    }
+                }
             }
             if let Some(stdin) = want.get("stdin_contains") {
                 let given =
@@ -323,14 +348,65 @@ fn check_plan(plan: &Plan, expect: &Map<String, Value>, case_dir: &Path) -> Resu
         }
     }
     if let Some(result) = expect.get("result").and_then(Value::as_object) {
-        for (key, want) in result {
-            if plan.result.get(key) != Some(want) {
-                return Err(format!(
-                    "expected result.{key} = {want}, got {:?}",
-                    plan.result.get(key)
-                ));
-            }
+        check_result(&plan.result, result)?;
+    }
+    if let Some(settle) = expect.get("settle") {
+        check_settle(plan, settle).map_err(|e| format!("settle: {e}"))?;
+    }
+    Ok(())
+}
+
+fn check_result(got: &Map<String, Value>, want: &Map<String, Value>) -> Result<(), String> {
+    for (key, want) in want {
+        if got.get(key) != Some(want) {
+            return Err(format!(
+                "expected result.{key} = {want}, got {:?}",
+                got.get(key)
+            ));
         }
+    }
+    Ok(())
+}
+
+/// Feeds the outputs a case gives to the plan's settling, as the engine does after a run.
+fn check_settle(plan: &Plan, want: &Value) -> Result<(), String> {
+    let settle = plan
+        .settle
+        .as_ref()
+        .ok_or("the plan is not settled by its output")?;
+    let outputs: Vec<Output> = want
+        .get("outputs")
+        .and_then(Value::as_array)
+        .ok_or("`settle` needs `outputs`, one per step")?
+        .iter()
+        .map(|output| Output {
+            rc: output.get("rc").and_then(Value::as_i64).unwrap_or(0) as i32,
+            stdout: output
+                .get("stdout")
+                .map(|v| text(v, "stdout").into_bytes())
+                .unwrap_or_default(),
+            stderr: output
+                .get("stderr")
+                .map(|v| text(v, "stderr").into_bytes())
+                .unwrap_or_default(),
+        })
+        .collect();
+    if outputs.len() != plan.steps.len() {
+        return Err(format!(
+            "{} outputs for {} steps",
+            outputs.len(),
+            plan.steps.len()
+        ));
+    }
+    let mut result = plan.result.clone();
+    let changed = (settle.decide)(&outputs, &mut result) || plan.changed;
+    if let Some(expected) = want.get("changed").and_then(Value::as_bool) {
+        if changed != expected {
+            return Err(format!("expected changed={expected}, settled {changed}"));
+        }
+    }
+    if let Some(keys) = want.get("result").and_then(Value::as_object) {
+        check_result(&result, keys)?;
     }
     Ok(())
 }

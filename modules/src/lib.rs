@@ -15,10 +15,17 @@ pub(crate) mod sections;
 pub mod transport;
 pub mod util;
 
+pub mod apt;
+pub mod apt_key;
+pub mod apt_repository;
+pub mod apt_sources;
 pub mod blockinfile;
 pub mod command;
 pub mod containerd_config;
 pub mod copy;
+pub mod deb822_repository;
+pub mod dpkg;
+pub mod dpkg_selections;
 pub mod facts;
 pub mod file;
 pub mod find;
@@ -29,6 +36,8 @@ pub mod kubeadm;
 pub mod lineinfile;
 pub mod local;
 pub mod modprobe;
+pub mod package;
+pub mod package_facts;
 pub mod ping;
 pub mod raw;
 pub mod replace;
@@ -49,7 +58,7 @@ pub mod wait_for;
 mod testing;
 
 pub use args::{ArgError, Args};
-pub use plan::{CheckSupport, Diff, FollowUp, Plan, Step};
+pub use plan::{CheckSupport, Diff, FollowUp, Plan, Settle, Step};
 pub use registry::{lookup, ModuleSpec, MODULES};
 pub use transport::{Exec, FileAttrs, Output, Transport, TransportError};
 

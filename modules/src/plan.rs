@@ -1,8 +1,9 @@
 //! What a module hands back to the engine.
 
-use crate::transport::{Exec, FileAttrs};
+use crate::transport::{Exec, FileAttrs, Output};
 use crate::Module;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// The steps that would bring a host to the state a task asks for.
 ///
@@ -24,6 +25,9 @@ pub struct Plan {
     pub changed: bool,
     /// The task fails with this message after its steps (e.g. `assert`-like modules).
     pub failure: Option<String>,
+    /// Set when only the steps' output tells whether they changed anything (a package
+    /// manager that answers "0 upgraded, 0 newly installed"); see [`Settle`].
+    pub settle: Option<Settle>,
     /// What to plan once the steps have run and succeeded, for a task whose result depends
     /// on what its steps did: `kubeadm` reads the join command of the cluster its `init`
     /// just made. The engine plans it against the host, applies its steps, and adds its
@@ -90,8 +94,49 @@ impl Plan {
         self
     }
 
+    /// The outcome is decided from the steps' output once they ran; `predicted` is what
+    /// check mode reports.
+    pub fn settled_by(
+        mut self,
+        predicted: bool,
+        decide: impl Fn(&[Output], &mut Map<String, Value>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.settle = Some(Settle {
+            predicted,
+            decide: Arc::new(decide),
+        });
+        self
+    }
+
+    /// Whether the task changes the host: as planned, or, for a plan settled by its
+    /// output, as predicted.
     pub fn is_change(&self) -> bool {
-        self.changed || !self.steps.is_empty()
+        match &self.settle {
+            Some(settle) => self.changed || settle.predicted,
+            None => self.changed || !self.steps.is_empty(),
+        }
+    }
+}
+
+/// How a plan whose effect shows only in its output is settled after its steps ran.
+///
+/// Some steps must run even when they will most likely change nothing: an `apt-get
+/// update` before installing, or an `apt-get autoremove` that may find nothing to remove.
+/// Counting every such step as a change would make a task report `changed` forever, so
+/// the module predicts the outcome for check mode and, after a real run, `decide` reads
+/// the output of every step (in order; a `Write` step gives an empty output with rc 0)
+/// and says whether anything changed, adding result keys that depend on it.
+#[derive(Clone)]
+pub struct Settle {
+    pub predicted: bool,
+    pub decide: Arc<dyn Fn(&[Output], &mut Map<String, Value>) -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for Settle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settle")
+            .field("predicted", &self.predicted)
+            .finish_non_exhaustive()
     }
 }
 

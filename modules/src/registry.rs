@@ -35,10 +35,15 @@ pub fn build<A: Args + Module + 'static>(value: Value) -> Result<Box<dyn Module>
 
 /// Every host-side module, alphabetical.
 pub static MODULES: &[&ModuleSpec] = &[
+    &crate::apt::SPEC,
+    &crate::apt_key::SPEC,
+    &crate::apt_repository::SPEC,
     &crate::blockinfile::SPEC,
     &crate::command::SPEC,
     &crate::containerd_config::SPEC,
     &crate::copy::SPEC,
+    &crate::deb822_repository::SPEC,
+    &crate::dpkg_selections::SPEC,
     &crate::file::SPEC,
     &crate::find::SPEC,
     &crate::get_url::SPEC,
@@ -47,6 +52,8 @@ pub static MODULES: &[&ModuleSpec] = &[
     &crate::kubeadm::SPEC,
     &crate::lineinfile::SPEC,
     &crate::modprobe::SPEC,
+    &crate::package::SPEC,
+    &crate::package_facts::SPEC,
     &crate::ping::SPEC,
     &crate::raw::SPEC,
     &crate::replace::SPEC,

@@ -6,7 +6,7 @@ use crate::plan::{Plan, Step};
 use crate::transport::{Exec, FileAttrs, Output, Transport, TransportError};
 use crate::{Controller, ControllerPath, Host, ModuleError};
 use futures::future::BoxFuture;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,6 +14,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Runs a plan's steps in order, the way the engine applies them outside check mode, then
 /// fails with the plan's failure, if any.
 pub async fn apply(plan: &Plan, transport: &dyn Transport) -> Result<(), String> {
+    apply_settled(plan, transport).await.map(|_| ())
+}
+
+/// Like [`apply`], and returns what the engine would report: whether the task changed
+/// (settled from the steps' output when the plan asks for it) and the result keys.
+pub async fn apply_settled(
+    plan: &Plan,
+    transport: &dyn Transport,
+) -> Result<(bool, Map<String, Value>), String> {
+    let mut outputs = Vec::new();
     for step in &plan.steps {
         match step {
             Step::Run {
@@ -30,21 +40,30 @@ pub async fn apply(plan: &Plan, transport: &dyn Transport) -> Result<(), String>
                         output.stderr_text()
                     ));
                 }
+                outputs.push(output);
             }
             Step::Write {
                 path,
                 content,
                 attrs,
-            } => transport
-                .put(path, content, attrs)
-                .await
-                .map_err(|e| e.to_string())?,
+            } => {
+                transport
+                    .put(path, content, attrs)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                outputs.push(Output::default());
+            }
         }
     }
-    match &plan.failure {
-        Some(failure) => Err(failure.clone()),
-        None => Ok(()),
+    if let Some(failure) = &plan.failure {
+        return Err(failure.clone());
     }
+    let mut result = plan.result.clone();
+    let changed = match &plan.settle {
+        Some(settle) => (settle.decide)(&outputs, &mut result) || plan.changed,
+        None => plan.is_change(),
+    };
+    Ok((changed, result))
 }
 
 /// Applies a plan's steps, then plans and applies its follow-ups ([`Plan::then`]) in turn,

@@ -770,9 +770,18 @@ pub async fn run_module(
     }
     let mut plan = plan;
     let mut diffs = Vec::new();
+    // Whether an earlier plan of this task (before a follow-up) changed the host.
+    let mut changed_before = false;
     loop {
-        if let Some(attempt) = apply_steps(transport, &plan.steps, &mut result).await {
+        // What each step left behind, for a plan settled by its output.
+        let mut outputs = Vec::new();
+        if let Some(attempt) = apply_steps(transport, &plan.steps, &mut result, &mut outputs).await
+        {
             return Ok(attempt);
+        }
+        if let (Some(settle), false) = (&plan.settle, result.contains_key("failed")) {
+            let changed = (settle.decide)(&outputs, &mut result) || plan.changed || changed_before;
+            result.insert("changed".into(), json!(changed));
         }
         if let Some(failure) = &plan.failure {
             result.insert("failed".into(), json!(true));
@@ -787,6 +796,7 @@ pub async fn run_module(
         if result.contains_key("failed") {
             break;
         }
+        changed_before = result.get("changed") == Some(&json!(true));
         plan = match follow_up.0.plan(&host).await {
             Ok(next) => next,
             Err(ModuleError::Transport(TransportError::Unreachable(message))) => {
@@ -824,6 +834,7 @@ async fn apply_steps(
     transport: &dyn Transport,
     steps: &[Step],
     result: &mut Map<String, serde_json::Value>,
+    outputs: &mut Vec<rplay_modules::Output>,
 ) -> Option<Attempt> {
     for step in steps {
         match step {
@@ -841,6 +852,7 @@ async fn apply_steps(
                     }
                     Err(error) => return Some(Attempt::failure(error.to_string())),
                 };
+                outputs.push(output.clone());
                 if *capture {
                     let stdout = output
                         .stdout_text()
@@ -897,6 +909,7 @@ async fn apply_steps(
                     result.insert("msg".into(), json!(error.to_string()));
                     break;
                 }
+                outputs.push(rplay_modules::Output::default());
             }
         }
     }
@@ -979,4 +992,119 @@ pub fn check_static_args(module: &str, args: &Node) -> Result<(), Diagnostic> {
         (spec.build)(args.to_json()).map_err(|error| arg_error(spec.name, args, error))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceFile;
+    use futures::future::BoxFuture;
+    use rplay_modules::{Exec, FileAttrs, Output};
+    use std::sync::Arc;
+
+    /// A host that answers commands by a substring of their argv, as plan cases do.
+    struct Scripted(Vec<(&'static str, &'static str)>);
+
+    impl Transport for Scripted {
+        fn run<'a>(&'a self, exec: &'a Exec) -> BoxFuture<'a, Result<Output, TransportError>> {
+            let joined = exec.argv.join(" ");
+            let found = self.0.iter().find(|(needle, _)| joined.contains(needle));
+            Box::pin(async move {
+                found
+                    .map(|(_, stdout)| Output {
+                        rc: 0,
+                        stdout: stdout.as_bytes().to_vec(),
+                        stderr: Vec::new(),
+                    })
+                    .ok_or_else(|| TransportError::Io(format!("no answer for {joined}")))
+            })
+        }
+
+        fn put<'a>(
+            &'a self,
+            path: &'a str,
+            _: &'a [u8],
+            _: &'a FileAttrs,
+        ) -> BoxFuture<'a, Result<(), TransportError>> {
+            Box::pin(async move { Err(TransportError::Io(format!("no writes ({path})"))) })
+        }
+
+        fn get<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, TransportError>> {
+            Box::pin(async { Ok(None) })
+        }
+    }
+
+    async fn run_apt(args: &str, host: &Scripted, check: bool) -> Attempt {
+        let node = crate::yaml::load_str(SourceFile::new("task.yml", args)).unwrap();
+        let templar = Templar::new();
+        let scope = Scope::new(Vec::new(), Arc::new(Templar::new()), None);
+        let span = Span::none();
+        let context = ActionContext {
+            module: "apt",
+            args: &node,
+            scope: &scope,
+            templar: &templar,
+            transport: Some(host),
+            check,
+            diff: false,
+            host: "node1",
+            role: None,
+            playbook_dir: Path::new("."),
+            task_span: &span,
+        };
+        run_module(&context, "apt", node.clone()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_settled_plan_reports_what_its_output_says() {
+        // The cache is stale, curl is installed: the update runs, and is no change.
+        let host = Scripted(vec![
+            ("rplay-apt-cache-time", "1700090000\n1700000000\n"),
+            (
+                "dpkg-query",
+                "curl\tamd64\t8.14.1-2\tinstall ok installed\tweb\t\n",
+            ),
+            (
+                "rplay-apt-update",
+                "Hit:1 http://deb.debian.org/debian trixie InRelease\n1700090001\n",
+            ),
+        ]);
+        let args = "{name: curl, update_cache: true}";
+        let attempt = run_apt(args, &host, false).await;
+        assert_eq!(
+            attempt.result["changed"],
+            json!(false),
+            "{:?}",
+            attempt.result
+        );
+        assert_eq!(attempt.result["cache_updated"], json!(true));
+        assert_eq!(attempt.result["cache_update_time"], json!(1_700_090_001));
+        let predicted = run_apt(args, &host, true).await;
+        assert_eq!(predicted.result["changed"], json!(false));
+
+        // apt-get's simulation expected an upgrade; the real run found nothing to do.
+        let host = Scripted(vec![
+            (
+                "apt-get -s",
+                "1 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n",
+            ),
+            (
+                "dist-upgrade",
+                "0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n",
+            ),
+        ]);
+        let attempt = run_apt("{upgrade: dist}", &host, false).await;
+        assert_eq!(
+            attempt.result["changed"],
+            json!(false),
+            "{:?}",
+            attempt.result
+        );
+        assert!(attempt.result["stdout"]
+            .as_str()
+            .unwrap()
+            .starts_with("0 upgraded"));
+        let predicted = run_apt("{upgrade: dist}", &host, true).await;
+        assert_eq!(predicted.result["changed"], json!(true));
+    }
 }

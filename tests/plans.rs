@@ -1,7 +1,8 @@
 //! Plan tests as data: each file under `tests/plans/MODULE/` gives a module's arguments and
 //! what the host answers (files and command outputs), and the plan the module must make:
 //! the steps it would run, or why nothing needs doing, or why it fails. They cover edge
-//! cases that are slow to reach on a real target; the real targets are in `tests/nodes.rs`.
+//! cases that are slow to reach on a real target; the real targets are in `tests/nodes.rs`
+//! and `tests/packages.rs`.
 //!
 //! A case file:
 //!

@@ -123,6 +123,52 @@ impl Targets {
         )
     }
 
+    /// Like `sh`, with `input` on the command's standard input.
+    pub fn sh_with_input(&self, target: &str, command: &str, input: &[u8]) -> String {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = Command::new(script())
+            .arg("ssh")
+            .arg(self.dir.path())
+            .args([target, command])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running tests/rig/targets.sh ssh");
+        // Dropping stdin once written closes it, so the remote command sees its end.
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let output = child.wait_with_output().expect("ssh finished");
+        assert!(
+            output.status.success(),
+            "`{command}` on {target}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Copies a directory of this machine into `remote` on a target (created if missing),
+    /// as a tar stream over SSH.
+    pub fn put_dir(&self, target: &str, local: &Path, remote: &str) {
+        let archive = Command::new("tar")
+            .arg("-C")
+            .arg(local)
+            .args(["-cf", "-", "."])
+            .output()
+            .expect("running tar");
+        assert!(
+            archive.status.success(),
+            "tar of {}: {}",
+            local.display(),
+            String::from_utf8_lossy(&archive.stderr)
+        );
+        self.sh_with_input(
+            target,
+            &format!("mkdir -p '{remote}' && tar -xf - -C '{remote}'"),
+            &archive.stdout,
+        );
+    }
+
     /// Takes a target off the network (`cut`) or puts it back (`mend`).
     pub fn link(&self, action: &str, target: &str) {
         let status = Command::new(script())

@@ -12,8 +12,7 @@
 #                      kubelet with /usr/lib/systemd/system/kubelet.service
 #   DIR/nvidia/        a stand-in nvidia-container-toolkit (/usr/bin/nvidia-container-runtime
 #                      that runs runc)
-#   DIR/debian/        Debian's own containerd, runc, containernetworking-plugins and
-#                      net-tools (fetched once with this machine's `apt-get download` into
+#   DIR/debian/        Debian's own containerd, runc and net-tools (fetched once with this machine's `apt-get download` into
 #                      .cache/debs, or $RPLAY_DEBS): the Debian mirror stand-in
 #   DIR/files/         node_exporter-1.8.2.linux-amd64.tar.gz (a stand-in binary that
 #                      sleeps) and its sha256sums.txt; tigera-operator.yaml (a stand-in
@@ -30,7 +29,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cache=${RPLAY_DEBS:-$repo/.cache/debs}
 kube_version=${KUBE_VERSION:-1.31.2-1.1}
-debian_packages=(containerd runc containernetworking-plugins net-tools)
+debian_packages=(containerd runc net-tools)
 
 fail() {
   echo "k8s-apt-repo.sh: error: $*" >&2

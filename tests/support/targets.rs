@@ -123,6 +123,50 @@ impl Targets {
         )
     }
 
+    /// Copies the content of a local directory into `remote` on a target (created when
+    /// missing) as a tar stream over plain OpenSSH; panics when it fails.
+    pub fn put_dir(&self, target: &str, local: &Path, remote: &str) {
+        let archive = Command::new("tar")
+            .arg("-C")
+            .arg(local)
+            .args(["-cf", "-", "."])
+            .output()
+            .expect("running tar");
+        assert!(archive.status.success(), "tar of {}", local.display());
+        let (status, _, stderr) = self.try_sh_with_stdin(
+            target,
+            &format!("mkdir -p '{remote}' && tar -xf - -C '{remote}'"),
+            &archive.stdout,
+        );
+        assert_eq!(status, 0, "unpacking into {remote} on {target}: {stderr}");
+    }
+
+    /// Like `try_sh`, with `stdin` fed to the command.
+    pub fn try_sh_with_stdin(
+        &self,
+        target: &str,
+        command: &str,
+        stdin: &[u8],
+    ) -> (i32, String, String) {
+        use std::io::Write;
+        let mut child = Command::new(script())
+            .arg("ssh")
+            .arg(self.dir.path())
+            .args([target, command])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("running tests/rig/targets.sh ssh");
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let output = child.wait_with_output().expect("ssh finished");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
     /// Takes a target off the network (`cut`) or puts it back (`mend`).
     pub fn link(&self, action: &str, target: &str) {
         let status = Command::new(script())

@@ -428,3 +428,81 @@ fn site_deploys_the_cluster_on_three_booted_machines_and_a_second_run_changes_no
         assert_converged(&second, host, "second run");
     }
 }
+
+#[test]
+fn image_builds_a_node_that_is_configured_but_not_running_and_a_second_run_changes_nothing() {
+    let rig = Targets::up(Kind::Nspawn, 1);
+    provide_mirror(&rig);
+    rig.write("mirror.yml", &mirror_vars());
+    // What a fresh cloud image has: a swap entry and cloud-init's record of its first boot.
+    rig.sh(
+        "t1",
+        "echo '/swapfile none swap sw 0 0' >>/etc/fstab && mkdir -p /var/lib/cloud/instances/i-build && ln -sfn /var/lib/cloud/instances/i-build /var/lib/cloud/instance",
+    );
+    let image = playbook("image.yml");
+    let args = [image.as_str(), "-e", "@mirror.yml"];
+
+    let first = rig.rplay(&args);
+    first.assert_status(0);
+    assert_applied(&first, "t1");
+
+    // Installed at the cluster's version and held; enabled for the first boot, not running.
+    assert_eq!(
+        rig.sh(
+            "t1",
+            "dpkg-query -W -f '${Package} ${Version}\\n' kubeadm kubectl kubelet"
+        ),
+        "kubeadm 1.31.2-1.1\nkubectl 1.31.2-1.1\nkubelet 1.31.2-1.1\n"
+    );
+    assert_eq!(
+        rig.sh("t1", "dpkg --get-selections kubeadm kubectl kubelet"),
+        "kubeadm\t\t\t\t\t\thold\nkubectl\t\t\t\t\t\thold\nkubelet\t\t\t\t\t\thold\n"
+    );
+    let services = "for unit in kubelet containerd node_exporter; do echo $unit $(systemctl is-enabled $unit) $(systemctl is-active $unit); done";
+    assert_eq!(
+        rig.sh("t1", services),
+        "kubelet enabled inactive\ncontainerd enabled inactive\nnode_exporter enabled inactive\n"
+    );
+    // The repository as pkgs.k8s.io is used: signed by the key the role stored.
+    assert_eq!(
+        rig.sh("t1", "cat /etc/apt/sources.list.d/kubernetes.sources"),
+        format!(
+            "X-Repolib-Name: kubernetes\nSigned-By: /etc/apt/keyrings/kubernetes.asc\nSuites: /\nTypes: deb\nURIs: file:{MIRROR}/kubernetes/\n"
+        )
+    );
+    assert_eq!(
+        rig.sh(
+            "t1",
+            &format!("cmp /etc/apt/keyrings/kubernetes.asc {MIRROR}/key.asc && echo same")
+        ),
+        "same\n"
+    );
+    assert_eq!(
+        rig.sh(
+            "t1",
+            "grep -c '^ *SystemdCgroup = true' /etc/containerd/config.toml; grep -c 'sandbox_image = \"registry.k8s.io/pause:3.10\"' /etc/containerd/config.toml"
+        ),
+        "1\n1\n"
+    );
+    assert_eq!(
+        rig.sh("t1", "cat /etc/modules-load.d/overlay.conf /etc/modules-load.d/br_netfilter.conf /etc/sysctl.d/99-kubernetes.conf"),
+        "overlay\nbr_netfilter\nnet.ipv4.ip_forward=1\nnet.bridge.bridge-nf-call-iptables=1\nnet.bridge.bridge-nf-call-ip6tables=1\n"
+    );
+    assert_eq!(
+        rig.sh("t1", "grep swap /etc/fstab"),
+        "# /swapfile none swap sw 0 0\n"
+    );
+    // Cleaned like a Packer build: no package lists or archives, no cloud-init record.
+    assert_eq!(
+        rig.sh("t1", "find /var/lib/apt/lists /var/cache/apt/archives -type f -not -name lock | wc -l; ls /var/lib/cloud"),
+        "0\n"
+    );
+
+    let second = rig.rplay(&args);
+    second.assert_status(0);
+    assert_converged(&second, "t1", "second run");
+    assert_eq!(
+        rig.sh("t1", services),
+        "kubelet enabled inactive\ncontainerd enabled inactive\nnode_exporter enabled inactive\n"
+    );
+}

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 pub struct Targets {
     pub dir: tempfile::TempDir,
@@ -121,6 +121,46 @@ impl Targets {
             String::from_utf8_lossy(&output.stdout).into_owned(),
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
+    }
+
+    /// Like `sh`, with `input` as the command's standard input.
+    pub fn sh_with_input(&self, target: &str, command: &str, input: impl Into<Stdio>) -> String {
+        let output = Command::new(script())
+            .arg("ssh")
+            .arg(self.dir.path())
+            .args([target, command])
+            .stdin(input)
+            .output()
+            .expect("running tests/rig/targets.sh ssh");
+        assert!(
+            output.status.success(),
+            "`{command}` on {target}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Copies what the local directory holds into `remote` on a target (made if missing),
+    /// as a tar stream over the rig's ssh: the targets have no scp of their own to offer.
+    pub fn put_dir(&self, target: &str, local: &Path, remote: &str) {
+        let mut tar = Command::new("tar")
+            .arg("-C")
+            .arg(local)
+            .args(["-cf", "-", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("running tar");
+        let stream = tar.stdout.take().expect("tar's output");
+        self.sh_with_input(
+            target,
+            &format!("mkdir -p '{remote}' && tar -xf - -C '{remote}'"),
+            stream,
+        );
+        assert!(
+            tar.wait().expect("tar finished").success(),
+            "tar of {}",
+            local.display()
+        );
     }
 
     /// Takes a target off the network (`cut`) or puts it back (`mend`).

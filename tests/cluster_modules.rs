@@ -42,8 +42,8 @@ const INSTALL_CONTAINERD: &str = r#"- hosts: t1
         name: containerd
 "#;
 
-/// The containerd play with `settings` added to the task's arguments.
-fn containerd_playbook(settings: &str) -> String {
+/// The containerd play, with `more_arguments` (YAML at the arguments' indentation) added.
+fn containerd_playbook(more_arguments: &str) -> String {
     format!(
         r#"- hosts: t1
   gather_facts: false
@@ -52,7 +52,7 @@ fn containerd_playbook(settings: &str) -> String {
       containerd_config:
         systemd_cgroup: true
         sandbox_image: registry.k8s.io/pause:3.10
-{settings}      notify: restart containerd
+{more_arguments}      notify: restart containerd
   handlers:
     - name: restart containerd
       systemd_service:

@@ -19,6 +19,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/rig/apt-lib.sh
+. "$here/apt-lib.sh"
 repo=$(cd "$here/../.." && pwd)
 cache=${RPLAY_DEBS:-$repo/.cache/debs}
 packages=(containerd runc)
@@ -33,21 +35,7 @@ for tool in apt-get dpkg-deb flock gzip md5sum sha256sum; do
   command -v "$tool" >/dev/null || fail "$tool not found"
 done
 
-# Parallel tests wait on one lock and share one download.
-mkdir -p "$cache"
-exec 9>"$cache/.lock"
-flock 9
-for package in "${packages[@]}"; do
-  if ! compgen -G "$cache/${package}_*.deb" >/dev/null; then
-    download=$(mktemp -d "$cache/download.XXXXXX")
-    # Root downloads: apt's `_apt` user could not write into the cache.
-    (cd "$download" && apt-get download -q -o APT::Sandbox::User=root "$package" >&2) ||
-      fail "apt-get download $package failed (does this machine reach its Debian mirror?)"
-    mv "$download"/*.deb "$cache/"
-    rmdir "$download"
-  fi
-done
-exec 9>&-
+apt_download "$cache" "${packages[@]}" || fail "could not fetch ${packages[*]}"
 
 mkdir -p "$1"
 dir=$(cd "$1" && pwd)
@@ -57,30 +45,6 @@ for package in "${packages[@]}"; do
   cp "$cache/${package}"_*.deb "$dir/pool/"
 done
 
-# The index: each package's control stanza, then where it is and its checksums.
-for deb in "$dir"/pool/*.deb; do
-  dpkg-deb --field "$deb"
-  printf 'Filename: pool/%s\n' "$(basename "$deb")"
-  printf 'Size: %s\n' "$(stat -c %s "$deb")"
-  printf 'MD5sum: %s\n' "$(md5sum <"$deb" | cut -d' ' -f1)"
-  printf 'SHA256: %s\n' "$(sha256sum <"$deb" | cut -d' ' -f1)"
-  printf '\n'
-done >"$dir/Packages"
-gzip -9n <"$dir/Packages" >"$dir/Packages.gz"
-
-{
-  printf 'Origin: rplay\nLabel: containerd for rplay tests\nSuite: rplay-containerd\nCodename: rplay-containerd\n'
-  printf 'Date: %s\n' "$(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S UTC')"
-  printf 'Architectures: %s\nDescription: containerd and runc from Debian (unsigned index)\n' \
-    "$(dpkg --print-architecture)"
-  printf 'MD5Sum:\n'
-  for index in Packages Packages.gz; do
-    printf ' %s %s %s\n' "$(md5sum <"$dir/$index" | cut -d' ' -f1)" "$(stat -c %s "$dir/$index")" "$index"
-  done
-  printf 'SHA256:\n'
-  for index in Packages Packages.gz; do
-    printf ' %s %s %s\n' "$(sha256sum <"$dir/$index" | cut -d' ' -f1)" "$(stat -c %s "$dir/$index")" "$index"
-  done
-} >"$dir/Release"
+apt_index "$dir" "containerd and runc from Debian for rplay tests" "$(dpkg --print-architecture)"
 
 printf '%s\n' "${packages[@]}"

@@ -26,6 +26,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/rig/apt-lib.sh
+. "$here/apt-lib.sh"
 repo=$(cd "$here/../.." && pwd)
 cache=${RPLAY_DEBS:-$repo/.cache/debs}
 kube_version=${KUBE_VERSION:-1.31.2-1.1}
@@ -41,20 +43,7 @@ for tool in gpg dpkg-deb apt-get tar gzip md5sum sha256sum flock; do
   command -v "$tool" >/dev/null || fail "$tool not found"
 done
 
-# Debian's packages: downloaded once, shared by parallel tests under one lock.
-mkdir -p "$cache"
-exec 9>"$cache/.lock"
-flock 9
-for package in "${debian_packages[@]}"; do
-  if ! compgen -G "$cache/${package}_*.deb" >/dev/null; then
-    download=$(mktemp -d "$cache/download.XXXXXX")
-    (cd "$download" && apt-get download -q -o APT::Sandbox::User=root "$package" >&2) ||
-      fail "apt-get download $package failed (does this machine reach its Debian mirror?)"
-    mv "$download"/*.deb "$cache/"
-    rmdir "$download"
-  fi
-done
-exec 9>&-
+apt_download "$cache" "${debian_packages[@]}" || fail "could not fetch ${debian_packages[*]}"
 
 mkdir -p "$1"
 dir=$(cd "$1" && pwd)
@@ -125,34 +114,10 @@ gpg --batch --quiet --passphrase '' --quick-gen-key 'rplay test repository <rpla
   ed25519 sign never 2>/dev/null
 gpg --batch --quiet --armor --export >"$dir/key.asc"
 
-# index REPOSITORY: Packages, Release, InRelease and Release.gpg of a flat repository.
+# index REPOSITORY: the flat repository's index, signed (InRelease and Release.gpg).
 index() {
-  local repo_dir=$dir/$1 deb
-  for deb in "$repo_dir"/*.deb; do
-    dpkg-deb --field "$deb"
-    printf 'Filename: ./%s\n' "$(basename "$deb")"
-    printf 'Size: %s\n' "$(stat -c %s "$deb")"
-    printf 'MD5sum: %s\n' "$(md5sum <"$deb" | cut -d' ' -f1)"
-    printf 'SHA256: %s\n' "$(sha256sum <"$deb" | cut -d' ' -f1)"
-    printf '\n'
-  done >"$repo_dir/Packages"
-  gzip -9n <"$repo_dir/Packages" >"$repo_dir/Packages.gz"
-  {
-    printf 'Origin: rplay\nLabel: rplay %s test repository\n' "$1"
-    printf 'Date: %s\n' "$(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S UTC')"
-    printf 'Architectures: amd64\nDescription: rplay test packages (%s)\n' "$1"
-    local sum index
-    for sum in MD5Sum SHA256; do
-      printf '%s:\n' "$sum"
-      for index in Packages Packages.gz; do
-        if [[ $sum == MD5Sum ]]; then
-          printf ' %s %s %s\n' "$(md5sum <"$repo_dir/$index" | cut -d' ' -f1)" "$(stat -c %s "$repo_dir/$index")" "$index"
-        else
-          printf ' %s %s %s\n' "$(sha256sum <"$repo_dir/$index" | cut -d' ' -f1)" "$(stat -c %s "$repo_dir/$index")" "$index"
-        fi
-      done
-    done
-  } >"$repo_dir/Release"
+  local repo_dir=$dir/$1
+  apt_index "$repo_dir" "rplay $1 test repository" amd64
   gpg --batch --quiet --yes --clearsign -o "$repo_dir/InRelease" "$repo_dir/Release"
   gpg --batch --quiet --yes --armor --detach-sign -o "$repo_dir/Release.gpg" "$repo_dir/Release"
 }

@@ -19,6 +19,8 @@
 # written here from each package's control fields (no dpkg-dev needed), with the
 # Filename, Size and checksums apt checks; Release lists the index files' checksums.
 set -euo pipefail
+# shellcheck source=tests/rig/apt-lib.sh
+. "$(dirname "$0")/apt-lib.sh"
 
 fail() {
   echo "local-apt-repo.sh: error: $*" >&2
@@ -63,30 +65,7 @@ printf 'setting = default\n' >"$work/rplay-conf-1.0/etc/rplay-conf.conf"
 printf '/etc/rplay-conf.conf\n' >"$work/rplay-conf-1.0/DEBIAN/conffiles"
 build rplay-conf 1.0
 
-# The index: each package's control stanza, then where it is and its checksums.
-for deb in "$dir"/pool/*.deb; do
-  dpkg-deb --field "$deb"
-  printf 'Filename: pool/%s\n' "$(basename "$deb")"
-  printf 'Size: %s\n' "$(stat -c %s "$deb")"
-  printf 'MD5sum: %s\n' "$(md5sum <"$deb" | cut -d' ' -f1)"
-  printf 'SHA256: %s\n' "$(sha256sum <"$deb" | cut -d' ' -f1)"
-  printf '\n'
-done >"$dir/Packages"
-gzip -9n <"$dir/Packages" >"$dir/Packages.gz"
-
-{
-  printf 'Origin: rplay\nLabel: rplay test packages\nSuite: rplay-test\nCodename: rplay-test\n'
-  printf 'Date: %s\n' "$(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S UTC')"
-  printf 'Architectures: all\nDescription: rplay test packages (unsigned)\n'
-  printf 'MD5Sum:\n'
-  for index in Packages Packages.gz; do
-    printf ' %s %s %s\n' "$(md5sum <"$dir/$index" | cut -d' ' -f1)" "$(stat -c %s "$dir/$index")" "$index"
-  done
-  printf 'SHA256:\n'
-  for index in Packages Packages.gz; do
-    printf ' %s %s %s\n' "$(sha256sum <"$dir/$index" | cut -d' ' -f1)" "$(stat -c %s "$dir/$index")" "$index"
-  done
-} >"$dir/Release"
+apt_index "$dir" "rplay test packages" all
 
 line="deb [trusted=yes] file:$dir ./"
 printf '%s\n' "$line" >"$dir/rplay-test.list"

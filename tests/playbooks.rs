@@ -552,3 +552,38 @@ fn ad_hoc_failure_sets_the_exit_code() {
         .status(2)
         .run();
 }
+
+#[test]
+fn a_module_failing_at_its_first_step_reports_no_change() {
+    // `sysctl -w` of a key the kernel does not have fails before anything changed; the
+    // command module's failure, by contrast, stays `changed: true` as in Ansible.
+    Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              gather_facts: false
+              tasks:
+                - sysctl:
+                    name: rplay.no.such.key
+                    value: '1'
+                    sysctl_set: true
+                    reload: false
+                    sysctl_file: ./sysctl.conf
+                  register: set
+                  ignore_errors: true
+                - command: 'false'
+                  register: cmd
+                  ignore_errors: true
+                - assert:
+                    that:
+                      - set is failed and set is not changed
+                      - cmd is failed and cmd is changed
+            ",
+        )
+        .args(&["play.yml"])
+        .stdout_contains(
+            "ok=3    changed=1    unreachable=0    failed=0    skipped=0    rescued=0    ignored=2",
+        )
+        .run();
+}

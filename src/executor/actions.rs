@@ -836,7 +836,11 @@ async fn apply_steps(
     result: &mut Map<String, serde_json::Value>,
     outputs: &mut Vec<rplay_modules::Output>,
 ) -> Option<Attempt> {
-    for step in steps {
+    for (index, step) in steps.iter().enumerate() {
+        // A module whose step fails has changed the host only if an earlier step ran (as
+        // Ansible's modules report `changed: false` when they fail before acting). The
+        // command module's own step keeps `changed: true`, as Ansible's does.
+        let changed_so_far = json!(index > 0);
         match step {
             Step::Run {
                 exec,
@@ -884,6 +888,7 @@ async fn apply_steps(
                     result.insert("msg".into(), json!(""));
                 } else if !output.success() && !allow_failure {
                     result.insert("failed".into(), json!(true));
+                    result.insert("changed".into(), changed_so_far);
                     result.insert("rc".into(), json!(output.rc));
                     result.insert(
                         "msg".into(),
@@ -906,6 +911,7 @@ async fn apply_steps(
                         return Some(unreachable(message));
                     }
                     result.insert("failed".into(), json!(true));
+                    result.insert("changed".into(), changed_so_far);
                     result.insert("msg".into(), json!(error.to_string()));
                     break;
                 }

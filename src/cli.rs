@@ -70,7 +70,9 @@ pub struct PlaybookArgs {
     /// SSH connection timeout in seconds.
     #[arg(short = 'T', long = "timeout", value_name = "SECONDS")]
     pub timeout: Option<u64>,
-    /// Host key checking: strict (default), accept-new (record unknown keys) or off.
+    /// Host key checking: strict (default), accept-new (record unknown keys), or off (the
+    /// same as accept-new, like Ansible's host_key_checking = False). A changed key is
+    /// refused whatever this says.
     #[arg(long = "host-key-checking", value_name = "POLICY")]
     pub host_key_checking: Option<String>,
     /// Extra arguments for every SSH connection (e.g. `-o ProxyJump=bastion`).

@@ -67,7 +67,10 @@ impl Transport for Scripted {
             match found {
                 Some(answer) => Ok(answer.output.clone()),
                 None => {
-                    self.unmatched.lock().unwrap().push(format!("{:?}", exec.argv));
+                    self.unmatched
+                        .lock()
+                        .unwrap()
+                        .push(format!("{:?}", exec.argv));
                     Err(TransportError::Io(format!(
                         "the case file has no answer for {:?}",
                         exec.argv
@@ -171,7 +174,10 @@ fn describe(step: &Step) -> String {
         Step::Run { exec, .. } => format!("run {:?}", exec.argv),
         Step::Write { path, content, .. } => format!(
             "write {path} ({:?})",
-            String::from_utf8_lossy(content).chars().take(200).collect::<String>()
+            String::from_utf8_lossy(content)
+                .chars()
+                .take(200)
+                .collect::<String>()
         ),
     }
 }
@@ -192,8 +198,8 @@ fn check_step(step: &Step, want: &Value) -> Result<(), String> {
                 return Err(mismatch());
             }
             if let Some(stdin) = want.get("stdin_contains") {
-                let given = String::from_utf8_lossy(exec.stdin.as_deref().unwrap_or_default())
-                    .into_owned();
+                let given =
+                    String::from_utf8_lossy(exec.stdin.as_deref().unwrap_or_default()).into_owned();
                 if !given.contains(&text(stdin, "stdin_contains")) {
                     return Err(format!("{}: stdin was {given:?}", mismatch()));
                 }
@@ -288,7 +294,10 @@ fn run_case(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("{e:?}"))?
         .to_json();
     let module = text(&case["module"], "module");
-    let args = case.get("args").cloned().unwrap_or(Value::Object(Map::new()));
+    let args = case
+        .get("args")
+        .cloned()
+        .unwrap_or(Value::Object(Map::new()));
     let expect = case
         .get("expect")
         .and_then(Value::as_object)
@@ -316,7 +325,9 @@ fn run_case(path: &Path) -> Result<(), String> {
     let unmatched = transport.unmatched.lock().unwrap().clone();
     match (planned, expect.get("error")) {
         (Err(e), Some(want)) if e.to_string().contains(&text(want, "error")) => Ok(()),
-        (Err(e), _) => Err(format!("planning failed: {e} (unanswered commands: {unmatched:?})")),
+        (Err(e), _) => Err(format!(
+            "planning failed: {e} (unanswered commands: {unmatched:?})"
+        )),
         (Ok(plan), Some(want)) => Err(format!(
             "expected an error containing {want}, planned {:?}",
             plan.reason

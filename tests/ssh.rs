@@ -163,9 +163,26 @@ impl Rig {
     /// Runs `rplay -i inventory playbook.yml` from the rig's directory, with the rig's
     /// directory as `HOME` so no personal `~/.ssh` takes part.
     fn rplay(&self, env: &[(&str, &str)]) -> Run {
+        self.rplay_with(&[], env)
+    }
+
+    /// `rplay -i inventory playbook.yml ARGS...`, as [`Rig::rplay`].
+    fn rplay_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = self.command(args, env);
+        let output = command.output().expect("running rplay");
+        Run {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            status: output.status.code().unwrap_or(-1),
+        }
+    }
+
+    /// The command [`Rig::rplay_with`] runs, for tests that drive it themselves.
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_rplay"));
         command
             .args(["-i", "inventory", "playbook.yml"])
+            .args(args)
             .current_dir(self.dir.path())
             .env("HOME", self.dir.path())
             .env("NO_COLOR", "1")
@@ -178,12 +195,7 @@ impl Rig {
         for (key, value) in env {
             command.env(key, value);
         }
-        let output = command.output().expect("running rplay");
-        Run {
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            status: output.status.code().unwrap_or(-1),
-        }
+        command
     }
 
     /// Processes named `name` running under host `h{index}`'s daemon.
@@ -429,10 +441,100 @@ fn a_changed_host_key_is_refused_naming_the_known_hosts_line() {
     assert_eq!(run.recap("h1"), recap("h1", 5, 2, 0));
     assert_eq!(run.recap("h2"), recap("h2", 0, 0, 1));
 
-    // Checking off (Ansible's `host_key_checking = False`) lets the host through.
-    let run = rig.rplay(&[("ANSIBLE_HOST_KEY_CHECKING", "False")]);
+    // No setting lets a changed key through: not Ansible's `host_key_checking = False`
+    // (from the environment or the inventory), not `--host-key-checking off`, not
+    // `StrictHostKeyChecking no`. Each refuses h2 naming the same line.
+    let inventory = rig.inventory(&rig.path("changed_known_hosts"));
+    let ways: [(&str, Vec<&str>, Vec<(&str, &str)>, String); 4] = [
+        (
+            "ANSIBLE_HOST_KEY_CHECKING=False",
+            vec![],
+            vec![("ANSIBLE_HOST_KEY_CHECKING", "False")],
+            inventory.clone(),
+        ),
+        (
+            "--host-key-checking off",
+            vec!["--host-key-checking", "off"],
+            vec![],
+            inventory.clone(),
+        ),
+        (
+            "ansible_host_key_checking=false",
+            vec![],
+            vec![],
+            inventory.replace(
+                "[rig:vars]\n",
+                "[rig:vars]\nansible_host_key_checking=false\n",
+            ),
+        ),
+        (
+            "StrictHostKeyChecking=no",
+            vec![],
+            vec![],
+            inventory.replace(
+                "-o UserKnownHostsFile",
+                "-o StrictHostKeyChecking=no -o UserKnownHostsFile",
+            ),
+        ),
+    ];
+    for (way, args, env, inventory) in ways {
+        rig.write("inventory", &inventory);
+        let run = rig.rplay_with(&args, &env);
+        run.assert_status(4);
+        assert!(
+            run.stdout.contains(&expected)
+                && run
+                    .stdout
+                    .contains("see ~/changed_known_hosts:3; if the host was rebuilt"),
+            "with {way}:\n{}",
+            run.stdout
+        );
+        assert_eq!(run.recap("h1"), recap("h1", 5, 0, 0), "with {way}");
+        assert_eq!(run.recap("h2"), recap("h2", 0, 0, 1), "with {way}");
+    }
+    assert_eq!(rig.logins(2), 0, "no login on a host whose key changed");
+    assert_eq!(
+        rig.text("changed_known_hosts"),
+        format!("# rig\n{}\n", lines.join("\n")),
+        "the changed line is never replaced"
+    );
+}
+
+#[test]
+fn checking_off_accepts_and_records_unknown_keys() {
+    let rig = Rig::start(2);
+    rig.write("recorded_known_hosts", "");
+    rig.write(
+        "inventory",
+        &rig.inventory(&rig.path("recorded_known_hosts")),
+    );
+    rig.write("playbook.yml", &node_playbook(&rig.path("out")));
+    let run = rig.rplay_with(&["--host-key-checking", "off"], &[]);
     run.assert_status(0);
-    assert_eq!(run.recap("h2"), recap("h2", 5, 2, 0));
+    // The host names may be hashed (Debian's ssh_config says `HashKnownHosts yes`): compare
+    // the keys.
+    let keys = |text: String| {
+        let mut keys: Vec<String> = text
+            .lines()
+            .map(|line| {
+                line.split_whitespace()
+                    .skip(1)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        keys(rig.text("recorded_known_hosts")),
+        keys(rig.text("known_hosts")),
+        "the hosts' keys were recorded"
+    );
+    // Recorded, the keys now pass strict checking.
+    let run = rig.rplay(&[]);
+    run.assert_status(0);
+    assert_eq!(run.recap("h2"), recap("h2", 5, 0, 0));
 }
 
 #[test]

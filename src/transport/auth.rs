@@ -62,12 +62,11 @@ impl Attempts {
     }
 }
 
-/// Authenticates as `settings.user`. `allow_password` is false when the host's key could
-/// not be trusted (checking off and the key changed): a password is then never sent.
+/// Authenticates as `settings.user`, once the host's key is trusted (a changed key never
+/// gets this far, so a password only goes to the host it belongs to).
 pub async fn authenticate<H: Handler>(
     handle: &mut Handle<H>,
     settings: &SshSettings,
-    allow_password: bool,
 ) -> Result<(), String> {
     let user = settings.user.as_str();
     let mut attempts = Attempts::default();
@@ -80,11 +79,7 @@ pub async fn authenticate<H: Handler>(
         }
     }
     if let Some(password) = &settings.password {
-        if !allow_password {
-            attempts
-                .skipped
-                .push("the password, since the host key could not be trusted".to_string());
-        } else if settings.password_authentication {
+        if settings.password_authentication {
             if attempts.server_allows(MethodKind::Password) {
                 attempts.tried.push("password".to_string());
                 let result = handle

@@ -25,7 +25,7 @@ use russh::keys::{HashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{Channel, ChannelMsg};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::Semaphore;
 
@@ -545,7 +545,7 @@ async fn connect(
         Some(refusal) => TransportError::Unreachable(refusal),
         None => fail(describe_russh_error(&error)),
     })?;
-    auth::authenticate(&mut handle, settings, !verdict.changed_key_accepted())
+    auth::authenticate(&mut handle, settings)
         .await
         .map_err(TransportError::Unreachable)?;
     Ok(Connection {
@@ -622,16 +622,11 @@ fn describe_russh_error(error: &russh::Error) -> String {
 #[derive(Default)]
 struct HostKeyOutcome {
     refusal: Mutex<Option<String>>,
-    changed_key_accepted: AtomicBool,
 }
 
 impl HostKeyOutcome {
     fn refusal(&self) -> Option<String> {
         self.refusal.lock().expect("outcome lock").clone()
-    }
-
-    fn changed_key_accepted(&self) -> bool {
-        self.changed_key_accepted.load(Ordering::SeqCst)
     }
 }
 
@@ -680,26 +675,15 @@ impl HostKeyHandler {
                 self.name,
                 display_path(&path)
             )),
-            Verdict::Changed { path, line } => {
-                let place = format!("{}:{line}", display_path(&path));
-                if self.policy == HostKeyChecking::Off {
-                    tracing::warn!(
-                        "host key for `{}` changed ({fingerprint}, see {place}); going on since host key checking is off, without password authentication",
-                        self.name
-                    );
-                    self.outcome
-                        .changed_key_accepted
-                        .store(true, Ordering::SeqCst);
-                    Ok(true)
-                } else {
-                    self.refuse(format!(
-                        "host key for `{}` changed ({fingerprint}): see {place}; if the host was rebuilt, remove that line (ssh-keygen -R '{}' -f {})",
-                        self.name,
-                        self.name,
-                        display_path(&path)
-                    ))
-                }
-            }
+            // Refused in every mode: accepting it would hand the session, and any password
+            // sent after it, to whoever holds the other key.
+            Verdict::Changed { path, line } => self.refuse(format!(
+                "host key for `{}` changed ({fingerprint}): see {}:{line}; if the host was rebuilt, remove that line (ssh-keygen -R '{}' -f {})",
+                self.name,
+                display_path(&path),
+                self.name,
+                display_path(&path)
+            )),
             Verdict::Unknown => match self.policy {
                 HostKeyChecking::Strict => self.refuse(format!(
                     "host key for `{}` is not known ({fingerprint}) and host key checking is strict: add it to {}, or use StrictHostKeyChecking=accept-new",
@@ -709,7 +693,7 @@ impl HostKeyHandler {
                         .map(display_path)
                         .unwrap_or_else(|| "known_hosts".to_string())
                 )),
-                HostKeyChecking::AcceptNew | HostKeyChecking::Off => {
+                HostKeyChecking::AcceptNew => {
                     self.record(key);
                     Ok(true)
                 }
@@ -733,18 +717,17 @@ impl client::Handler for HostKeyHandler {
                     .check_certificate(&self.name, &self.principal, certificate)
                 {
                     Ok(()) => Ok(true),
-                    Err(_) if self.policy == HostKeyChecking::Off => Ok(true),
-                    // As OpenSSH does, a certificate no CA vouches for may still carry a
-                    // key known_hosts lists as plain.
+                    // As OpenSSH does, a certificate no CA vouches for is checked as the
+                    // plain key it carries: known, changed or new by the same rules.
                     Err(reason) => {
                         let key = PublicKey::new(certificate.public_key().clone(), "");
-                        if self.known_hosts.check_key(&self.name, &key) == Verdict::Known {
-                            Ok(true)
-                        } else {
-                            self.refuse(format!(
-                                "host certificate for `{}` refused: {reason}",
-                                self.name
-                            ))
+                        match self.known_hosts.check_key(&self.name, &key) {
+                            Verdict::Unknown if self.policy == HostKeyChecking::Strict => self
+                                .refuse(format!(
+                                    "host certificate for `{}` refused: {reason}",
+                                    self.name
+                                )),
+                            _ => self.check_key(&key),
                         }
                     }
                 }

@@ -306,8 +306,8 @@ pub fn resolve(
     }
     apply_config_files(&original_host, &config, environment, &mut ssh);
 
-    // Ansible's own switch: `False` turns checking off whatever ssh options say; `True`
-    // leaves the decision to them.
+    // Ansible's own switch: `False` accepts (and records) unknown keys whatever ssh
+    // options say; `True` leaves the decision to them. Changed keys are always refused.
     let ansible_checking = variable(
         vars,
         &["ansible_host_key_checking", "ansible_ssh_host_key_checking"],
@@ -316,7 +316,7 @@ pub fn resolve(
     .and_then(|text| boolean(&text));
     let host_key_checking = match (options.host_key_checking, ansible_checking) {
         (Some(choice), _) => choice,
-        (None, Some(false)) => HostKeyChecking::Off,
+        (None, Some(false)) => HostKeyChecking::AcceptNew,
         _ => match ssh.get("stricthostkeychecking") {
             Some(text) => HostKeyChecking::parse(text).ok_or_else(|| {
                 format!("`StrictHostKeyChecking {text}` for `{name}` is not yes, no or accept-new")
@@ -682,22 +682,22 @@ mod tests {
     }
 
     #[test]
-    fn ansible_false_turns_checking_off_and_the_command_line_wins() {
+    fn ansible_false_accepts_new_keys_and_the_command_line_wins() {
         let home = tempfile::tempdir().unwrap();
         let mut env = environment(home.path());
         env.variables
             .insert("ANSIBLE_HOST_KEY_CHECKING".into(), "False".into());
         let settings = resolve("h", &VarMap::new(), &ConnectionOptions::default(), &env).unwrap();
-        assert_eq!(settings.host_key_checking, HostKeyChecking::Off);
+        assert_eq!(settings.host_key_checking, HostKeyChecking::AcceptNew);
         let vars = vars(&[("ansible_host_key_checking", Value::from(true))]);
         let settings = resolve("h", &vars, &ConnectionOptions::default(), &env).unwrap();
         assert_eq!(settings.host_key_checking, HostKeyChecking::Strict);
         let options = ConnectionOptions {
-            host_key_checking: Some(HostKeyChecking::AcceptNew),
+            host_key_checking: Some(HostKeyChecking::Strict),
             ..Default::default()
         };
         let settings = resolve("h", &VarMap::new(), &options, &env).unwrap();
-        assert_eq!(settings.host_key_checking, HostKeyChecking::AcceptNew);
+        assert_eq!(settings.host_key_checking, HostKeyChecking::Strict);
     }
 
     #[test]

@@ -459,6 +459,7 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
         become_: args.become_,
         become_user: args.become_user.clone(),
         become_method: args.become_method.clone(),
+        become_password: None,
         connection: args.connection.clone(),
         remote_user: args.user.clone(),
         start_at_task: args.start_at_task.clone(),

@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod node;
 pub mod playbook;
 pub mod report;
+pub mod secret;
 pub mod source;
 pub mod template;
 pub mod transport;

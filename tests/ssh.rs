@@ -538,6 +538,116 @@ fn checking_off_accepts_and_records_unknown_keys() {
 }
 
 #[test]
+fn connection_variables_may_be_templates() {
+    let rig = Rig::start(2);
+    // The address and port come from other variables, through `hostvars` and directly,
+    // as they often do when an inventory is generated.
+    let inventory = format!(
+        r#"all:
+  vars:
+    rig_address: 127.0.0.1
+    ansible_host: "{{{{ hostvars[inventory_hostname].rig_address }}}}"
+    ansible_port: "{{{{ rig_port | int }}}}"
+    rig_user: root
+    ansible_user: "{{{{ rig_user }}}}"
+    ansible_ssh_private_key_file: "{{{{ rig_dir }}}}/id_ed25519"
+    ansible_ssh_common_args: "-o UserKnownHostsFile={{{{ rig_dir }}}}/known_hosts"
+    rig_dir: {dir}
+  hosts:
+    h1:
+      rig_port: {port1}
+    h2:
+      rig_port: "{{{{ {port2} }}}}"
+"#,
+        dir = rig.dir.path().display(),
+        port1 = rig.port(1),
+        port2 = rig.port(2),
+    );
+    rig.write("inventory", &inventory);
+    rig.write("playbook.yml", &node_playbook(&rig.path("out")));
+    let run = rig.rplay(&[]);
+    run.assert_status(0);
+    assert_eq!(run.recap("h1"), recap("h1", 5, 2, 0));
+    assert_eq!(run.recap("h2"), recap("h2", 5, 2, 0));
+    assert_eq!(rig.logins(1), 1);
+    assert_eq!(rig.logins(2), 1);
+
+    // A connection variable that does not render fails the host's task, naming it.
+    rig.write(
+        "inventory",
+        &inventory.replace("{{ rig_port | int }}", "{{ rig_port_typo }}"),
+    );
+    let run = rig.rplay(&[]);
+    run.assert_status(2);
+    assert!(run.stdout.contains("rig_port_typo"), "{}", run.stdout);
+}
+
+#[test]
+fn a_task_delegated_to_another_host_runs_over_that_hosts_connection() {
+    let rig = Rig::start(3);
+    let out = rig.path("out");
+    rig.write("inventory", &rig.inventory(&rig.path("known_hosts")));
+    // Each rig host runs its commands with its own TMPDIR: it tells where a command ran.
+    rig.write(
+        "playbook.yml",
+        &format!(
+            r#"- hosts: h1:h2
+  gather_facts: false
+  tasks:
+    - name: where the delegated command runs
+      shell: echo "{{{{ inventory_hostname }}}} ran on $TMPDIR" > {out}/{{{{ inventory_hostname }}}}.where
+      delegate_to: h3
+    - name: a file written by the delegate
+      copy:
+        content: "for {{{{ inventory_hostname }}}}\n"
+        dest: "{out}/{{{{ inventory_hostname }}}}.copied"
+      delegate_to: "{{{{ groups['rig'] | last }}}}"
+    - name: a fact for the delegate
+      set_fact:
+        seen_from: "{{{{ inventory_hostname }}}}"
+      delegate_to: h3
+      delegate_facts: true
+      run_once: true
+    - name: the delegate has it
+      assert:
+        that:
+          - hostvars['h3'].seen_from == 'h1'
+          - seen_from is not defined
+"#,
+            out = out.display()
+        ),
+    );
+    std::fs::create_dir_all(&out).unwrap();
+    let run = rig.rplay(&[]);
+    run.assert_status(0);
+    let h3_tmp = rig.path("h3/tmp").display().to_string();
+    assert_eq!(rig.text("out/h1.where"), format!("h1 ran on {h3_tmp}\n"));
+    assert_eq!(rig.text("out/h2.where"), format!("h2 ran on {h3_tmp}\n"));
+    assert_eq!(rig.text("out/h1.copied"), "for h1\n");
+    assert!(
+        run.stdout.contains("changed: [h1 -> h3]") && run.stdout.contains("changed: [h2 -> h3]"),
+        "{}",
+        run.stdout
+    );
+    // The recap counts the hosts the tasks ran for; h3 is not one of them.
+    assert_eq!(run.recap("h1"), recap("h1", 4, 2, 0));
+    assert_eq!(run.recap("h2"), recap("h2", 3, 2, 0));
+    assert!(
+        !run.stdout
+            .lines()
+            .skip_while(|line| !line.starts_with("PLAY RECAP"))
+            .any(|line| line.starts_with("h3 ")),
+        "{}",
+        run.stdout
+    );
+    // Both hosts' delegated tasks shared h3's one connection; h1 and h2 were never
+    // contacted.
+    assert_eq!(rig.logins(3), 1);
+    assert_eq!(rig.logins(1), 0);
+    assert_eq!(rig.logins(2), 0);
+}
+
+#[test]
 fn a_stopped_sshd_is_unreachable_and_the_other_hosts_finish() {
     let rig = Rig::start(3);
     rig.stop_host(3);

@@ -83,7 +83,7 @@ pub async fn authenticate<H: Handler>(
             if attempts.server_allows(MethodKind::Password) {
                 attempts.tried.push("password".to_string());
                 let result = handle
-                    .authenticate_password(user, password.0.clone())
+                    .authenticate_password(user, password.expose())
                     .await
                     .map_err(|e| format!("authentication failed: {e}"))?;
                 if attempts.succeeded(result) {
@@ -91,7 +91,7 @@ pub async fn authenticate<H: Handler>(
                 }
             }
             if attempts.server_allows(MethodKind::KeyboardInteractive)
-                && keyboard_interactive(handle, user, &password.0, &mut attempts).await?
+                && keyboard_interactive(handle, user, password.expose(), &mut attempts).await?
             {
                 return Ok(());
             }

@@ -24,15 +24,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// forget idle flows.
 pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 
-/// A password, kept out of `Debug` output and logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::secret::Secret;
 
 /// Where the SSH agent is found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -332,8 +324,8 @@ pub fn resolve(
             "ansible_ssh_password",
         ],
     )
-    .or_else(|| options.password.clone())
-    .map(Secret);
+    .map(Secret::new)
+    .or_else(|| options.password.clone());
 
     let mut settings = finish(name, &original_host, &ssh, environment, host_key_checking)?;
     settings.password = password;
@@ -670,7 +662,7 @@ mod tests {
         );
         assert_eq!(settings.connect_timeout, Duration::from_secs(3));
         assert_eq!(settings.host_key_name(), "[127.0.0.1]:22001");
-        assert_eq!(settings.password, Some(Secret("hunter2".into())));
+        assert_eq!(settings.password, Some(Secret::new("hunter2")));
         assert!(!format!("{settings:?}").contains("hunter2"));
         assert_eq!(settings.jump_hosts.len(), 1);
         let jump = &settings.jump_hosts[0];

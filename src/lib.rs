@@ -10,6 +10,7 @@ pub mod executor;
 pub mod inventory;
 pub mod node;
 pub mod playbook;
+pub mod prompt;
 pub mod report;
 pub mod secret;
 pub mod source;

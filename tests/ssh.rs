@@ -198,6 +198,145 @@ impl Rig {
         command
     }
 
+    /// `rplay -i inventory playbook.yml ARGS...` on a pseudo-terminal (util-linux
+    /// `script`), answering each prompt once it shows, as a person at the terminal would.
+    /// The terminal carries both output streams; escape sequences and carriage returns
+    /// are taken out.
+    fn rplay_in_terminal(&self, args: &[&str], answers: &[(&str, &str)]) -> Run {
+        use std::io::{Read, Write};
+        let mut words = vec![env!("CARGO_BIN_EXE_rplay").to_string()];
+        words.extend(["-i", "inventory", "playbook.yml"].map(String::from));
+        words.extend(args.iter().map(|a| a.to_string()));
+        let line = words
+            .iter()
+            .map(|w| format!("'{}'", w.replace('\'', r"'\''")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut command = self.command(&[], &[]);
+        let envs: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)> = command
+            .get_envs()
+            .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
+            .collect();
+        let mut script = Command::new("script");
+        script
+            .args(["-qfec", &format!("exec {line}"), "/dev/null"])
+            .current_dir(self.dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (key, value) in envs {
+            match value {
+                Some(value) => script.env(key, value),
+                None => script.env_remove(key),
+            };
+        }
+        command = script;
+        let mut child = command.spawn().expect("util-linux `script` runs");
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let reader = {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 4096];
+                while let Ok(n) = stdout.read(&mut buffer) {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.lock().unwrap().extend_from_slice(&buffer[..n]);
+                }
+            })
+        };
+        let text = |seen: &Arc<std::sync::Mutex<Vec<u8>>>| {
+            String::from_utf8_lossy(&seen.lock().unwrap()).into_owned()
+        };
+        let mut consumed = 0;
+        for (prompt, answer) in answers {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let shown = text(&seen);
+                if let Some(at) = shown[consumed.min(shown.len())..].find(prompt) {
+                    consumed += at + prompt.len();
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no prompt {prompt:?} on the terminal:\n{shown}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            stdin.write_all(format!("{answer}\n").as_bytes()).unwrap();
+            stdin.flush().unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("rplay did not finish:\n{}", text(&seen));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        drop(stdin);
+        reader.join().unwrap();
+        Run {
+            stdout: strip_terminal_codes(&text(&seen)),
+            stderr: String::new(),
+            status: status.code().unwrap_or(-1),
+        }
+    }
+
+    /// `setsid rplay ...`: no controlling terminal at all, whatever runs the tests; the
+    /// given bytes on standard input.
+    fn rplay_without_terminal(&self, args: &[&str], stdin: &str) -> Run {
+        use std::io::Write;
+        let rplay = self.command(args, &[]);
+        let mut command = Command::new("setsid");
+        command
+            .arg(rplay.get_program())
+            .args(rplay.get_args())
+            .current_dir(self.dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (key, value) in rplay.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        let mut child = command.spawn().expect("setsid runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        Run {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            status: output.status.code().unwrap_or(-1),
+        }
+    }
+
+    /// A client key with a passphrase that every host accepts.
+    fn locked_key(&self, passphrase: &str) -> String {
+        let path = self.path("id_locked");
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", passphrase, "-f"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut authorized = self.text("authorized_keys");
+        authorized.push_str(&self.text("id_locked.pub"));
+        self.write("authorized_keys", &authorized);
+        path.display().to_string()
+    }
+
     /// Processes named `name` running under host `h{index}`'s daemon.
     fn processes_under(&self, index: usize, name: &str) -> usize {
         self.process_tree(index)
@@ -254,6 +393,29 @@ impl Drop for Rig {
             .arg(self.dir.path())
             .status();
     }
+}
+
+/// Terminal output without escape sequences and carriage returns.
+fn strip_terminal_codes(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    for c in chars.by_ref() {
+                        if c.is_ascii_alphabetic() {
+                            break;
+                        }
+                    }
+                }
+            }
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn script() -> PathBuf {
@@ -817,6 +979,158 @@ fn a_proxy_command_carries_the_connection() {
     assert_eq!(run.recap("h2"), recap("h2", 5, 2, 0));
     assert_eq!(rig.logins(1), 1, "the proxy logged in to h1");
     assert_eq!(rig.logins(2), 1);
+}
+
+#[test]
+fn an_encrypted_key_is_unlocked_once_with_a_passphrase_asked_on_the_terminal() {
+    let rig = Rig::start(3);
+    let key = rig.locked_key("rig passphrase");
+    rig.write(
+        "inventory",
+        &rig.inventory(&rig.path("known_hosts"))
+            .replace(&rig.key(), &key),
+    );
+    rig.write("playbook.yml", &node_playbook(&rig.path("out")));
+    let prompt = "Enter passphrase for key '~/id_locked': ";
+    let run = rig.rplay_in_terminal(&[], &[(prompt, "rig passphrase")]);
+    run.assert_status(0);
+    assert_eq!(
+        run.stdout.matches("Enter passphrase for key").count(),
+        1,
+        "one prompt for three hosts:\n{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("rig passphrase"), "{}", run.stdout);
+    for host in ["h1", "h2", "h3"] {
+        assert_eq!(run.recap(host), recap(host, 5, 2, 0));
+    }
+
+    // With no terminal to ask on, the key is skipped, saying why, and nothing hangs.
+    let run = rig.rplay_without_terminal(&[], "");
+    run.assert_status(4);
+    assert!(
+        run.stdout.contains(
+            "skipped ~/id_locked (it has a passphrase and there is no terminal to ask for it; add it to ssh-agent or set ansible_private_key_passphrase)"
+        ),
+        "{}",
+        run.stdout
+    );
+    // The inventory can give the passphrase instead.
+    rig.write(
+        "inventory",
+        &format!(
+            "{}ansible_private_key_passphrase='rig passphrase'\n",
+            rig.inventory(&rig.path("known_hosts"))
+                .replace(&rig.key(), &key)
+        ),
+    );
+    let run = rig.rplay_without_terminal(&[], "");
+    run.assert_status(0);
+    assert_eq!(run.recap("h1"), recap("h1", 5, 0, 0));
+}
+
+/// The become password reaches sudo here without sudo asking for it (the rig logs in as
+/// root), so what is checked is the prompting, the silence of the terminal, and that the
+/// password stays out of every output. Sudo asking for it, and refusing a wrong one, needs
+/// a user with a password: see the real-target rig.
+#[test]
+fn ask_pass_and_ask_become_pass_prompt_on_the_terminal_without_echo() {
+    let rig = Rig::start(2);
+    rig.write("inventory", &rig.inventory(&rig.path("known_hosts")));
+    rig.write(
+        "playbook.yml",
+        r#"- hosts: all
+  gather_facts: false
+  become: true
+  become_user: nobody
+  tasks:
+    - command: id -un
+      register: who
+    - assert:
+        that: who.stdout == "nobody"
+"#,
+    );
+    let run = rig.rplay_in_terminal(
+        &["-k", "-K", "-v"],
+        &[
+            ("SSH password: ", "ssh-pass-s3cret"),
+            ("BECOME password[defaults to SSH password]: ", ""),
+        ],
+    );
+    run.assert_status(0);
+    assert!(!run.stdout.contains("s3cret"), "{}", run.stdout);
+    assert_eq!(run.recap("h1"), recap("h1", 2, 1, 0));
+    assert_eq!(run.recap("h2"), recap("h2", 2, 1, 0));
+
+    // Without a terminal, as Python's getpass does for Ansible, standard input answers.
+    let run = rig.rplay_without_terminal(&["-K"], "become-s3cret\n");
+    run.assert_status(0);
+    assert!(
+        run.stderr.contains("BECOME password: "),
+        "the prompt goes to stderr: {}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("s3cret") && !run.stderr.contains("s3cret"));
+    assert_eq!(run.recap("h2"), recap("h2", 2, 1, 0));
+    // And with nothing there, the run stops before touching a host.
+    let run = rig.rplay_without_terminal(&["-K"], "");
+    run.assert_status(5);
+    assert!(
+        run.stderr
+            .contains("cannot read the become password: standard input ended"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_ask_pass_password_is_offered_to_sshd() {
+    let rig = Rig::start(1);
+    // Let h1 take passwords (it checks them against this machine's accounts, which know
+    // no such password), then reload it.
+    let config = rig
+        .text("h1/sshd_config")
+        .replace("PasswordAuthentication no", "PasswordAuthentication yes");
+    rig.write("h1/sshd_config", &config);
+    let pid = rig.sshd_pid(1);
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !rig.text("h1/sshd.log").contains("Server listening") {
+        assert!(Instant::now() < deadline, "h1 did not restart");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // No key it accepts: only the password is left to try.
+    let other = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(rig.path("unknown_key"))
+        .status()
+        .unwrap();
+    assert!(other.success());
+    rig.write(
+        "inventory",
+        &rig.inventory(&rig.path("known_hosts"))
+            .replace(&rig.key(), &rig.path("unknown_key").display().to_string()),
+    );
+    rig.write("playbook.yml", &node_playbook(&rig.path("out")));
+    let run = rig.rplay_in_terminal(&["-k"], &[("SSH password: ", "not-root's-password")]);
+    run.assert_status(4);
+    assert!(
+        run.stdout
+            .contains("authentication failed for user `root` (tried ")
+            && run.stdout.contains(", password"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        rig.text("h1/sshd.log").contains("Failed password for root"),
+        "{}",
+        rig.text("h1/sshd.log")
+    );
+    assert!(!run.stdout.contains("not-root's-password"));
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -7,6 +7,7 @@
 mod auth;
 pub mod framing;
 pub mod host_pattern;
+pub mod key_files;
 pub mod known_hosts;
 pub mod ssh;
 pub mod ssh_config;

@@ -378,6 +378,9 @@ impl Drop for Helper {
 }
 
 async fn connect_within_timeout(settings: &SshSettings) -> Result<Connection, TransportError> {
+    // A passphrase prompt must not eat into the connect timeout: keys that will be
+    // offered are unlocked first (once per run, see `key_files`).
+    auth::unlock_keys(settings).await;
     let limit = settings.connect_timeout;
     let through = if settings.jump_hosts.is_empty() {
         None

@@ -54,6 +54,10 @@ pub struct SshSettings {
     pub pubkey_authentication: bool,
     pub password_authentication: bool,
     pub password: Option<Secret>,
+    /// A key given as text (`ansible_private_key`), tried before the key files.
+    pub private_key: Option<Secret>,
+    /// Unlocks encrypted keys without asking (`ansible_private_key_passphrase`).
+    pub private_key_passphrase: Option<Secret>,
     pub host_key_checking: HostKeyChecking,
     /// Files searched for host keys; an accepted new key goes to the first user file.
     pub user_known_hosts_files: Vec<PathBuf>,
@@ -329,6 +333,17 @@ pub fn resolve(
 
     let mut settings = finish(name, &original_host, &ssh, environment, host_key_checking)?;
     settings.password = password;
+    settings.private_key =
+        variable(vars, &["ansible_private_key", "ansible_ssh_private_key"]).map(Secret::new);
+    settings.private_key_passphrase = variable(
+        vars,
+        &[
+            "ansible_private_key_passphrase",
+            "ansible_ssh_private_key_passphrase",
+        ],
+    )
+    .or_else(|| environment.variable("ANSIBLE_PRIVATE_KEY_PASSPHRASE"))
+    .map(Secret::new);
     let jumps = match ssh.get("proxyjump") {
         Some(spec) if !spec.eq_ignore_ascii_case("none") => spec.to_string(),
         _ => String::new(),
@@ -508,6 +523,8 @@ fn finish(
         pubkey_authentication: yes("pubkeyauthentication", true),
         password_authentication: yes("passwordauthentication", true),
         password: None,
+        private_key: None,
+        private_key_passphrase: None,
         host_key_checking,
         user_known_hosts_files,
         global_known_hosts_files,
@@ -579,6 +596,8 @@ fn resolve_jump(
         }
     }
     hop.identity_files_named |= target.identity_files_named;
+    hop.private_key = target.private_key.clone();
+    hop.private_key_passphrase = target.private_key_passphrase.clone();
     hop.proxy_command = None;
     Ok(hop)
 }

@@ -548,14 +548,15 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
         .map_err(|e| Diagnostic::new(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
         let mut executor = Executor::new(inventory, options, sink);
-        let interrupted = executor.interrupt_flag();
-        // First Ctrl-C: stop scheduling and let running tasks finish; second: abort.
+        let interrupt = executor.interrupt();
+        // First Ctrl-C: start nothing new, stop what runs, print the recap; second: abort.
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                interrupt.trigger();
                 eprintln!("\n[ERROR]: User interrupted execution (press Ctrl-C again to abort)");
                 if tokio::signal::ctrl_c().await.is_ok() {
                     eprintln!("[ERROR]: aborted");
+                    crate::prompt::restore_terminal();
                     std::process::exit(130);
                 }
             }

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod diagnostic;
 pub mod executor;
+pub mod interrupt;
 pub mod inventory;
 pub mod node;
 pub mod playbook;

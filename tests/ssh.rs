@@ -21,8 +21,14 @@ struct Rig {
 
 impl Rig {
     fn start(count: usize) -> Rig {
+        // Each rig of this test run takes ports from a range of its own, so that a port
+        // freed by a stopped host is never taken over by a rig started alongside.
+        static RIGS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+        let rig_number = RIGS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let base_port = 22001 + 20 * rig_number;
         let dir = tempfile::tempdir().expect("a temporary directory");
         let output = Command::new(script())
+            .env("BASE_PORT", base_port.to_string())
             .arg(count.to_string())
             .arg(dir.path())
             .output()
@@ -98,7 +104,8 @@ impl Rig {
                 }
                 assert!(
                     Instant::now() < deadline,
-                    "h{index} kept {left:?} after rplay ended"
+                    "h{index} kept {left:?} after rplay ended; processes: {:?}",
+                    self.process_tree(index)
                 );
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -1131,6 +1138,154 @@ fn the_ask_pass_password_is_offered_to_sshd() {
         rig.text("h1/sshd.log")
     );
     assert!(!run.stdout.contains("not-root's-password"));
+}
+
+/// Sends SIGINT to a running rplay, as Ctrl-C does, once `ready` says the moment has come,
+/// and waits for it to end.
+fn interrupt_when(rig: &Rig, mut ready: impl FnMut() -> bool) -> (Run, Duration) {
+    let mut child = rig
+        .command(&[], &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("rplay starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "the moment to interrupt never came:\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let run = Run {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        status: output.status.code().unwrap_or(-1),
+    };
+    (run, sent.elapsed())
+}
+
+#[test]
+fn ctrl_c_stops_long_commands_on_every_host_and_ends_with_a_recap() {
+    let rig = Rig::start(3);
+    let out = rig.path("out");
+    rig.write("inventory", &rig.inventory(&rig.path("known_hosts")));
+    rig.write(
+        "playbook.yml",
+        &format!(
+            r#"- hosts: all
+  gather_facts: false
+  tasks:
+    - copy:
+        content: "before\n"
+        dest: "{out}/{{{{ inventory_hostname }}}}.before"
+    - command: sleep 600
+    - copy:
+        content: "after\n"
+        dest: "{out}/{{{{ inventory_hostname }}}}.after"
+  handlers: []
+"#,
+            out = out.display()
+        ),
+    );
+    std::fs::create_dir_all(&out).unwrap();
+    let (run, took) = interrupt_when(&rig, || {
+        (1..=3).all(|i| rig.processes_under(i, "sleep") == 1)
+    });
+    run.assert_status(99);
+    assert!(
+        took < Duration::from_secs(20),
+        "rplay took {took:?} to stop"
+    );
+    assert!(
+        run.stderr.contains("[ERROR]: User interrupted execution"),
+        "{}",
+        run.stderr
+    );
+    // The recap counts what finished; the interrupted task is no result.
+    for host in ["h1", "h2", "h3"] {
+        assert_eq!(run.recap(host), recap(host, 1, 1, 0));
+        assert!(rig.path(&format!("out/{host}.before")).exists());
+        assert!(!rig.path(&format!("out/{host}.after")).exists());
+    }
+    // The remote commands were stopped, and the helper shells cleaned up after them.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (1..=3).any(|i| rig.processes_under(i, "sleep") > 0) {
+        assert!(Instant::now() < deadline, "a `sleep` outlived the run");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rig.assert_helpers_cleaned_up(3);
+}
+
+#[test]
+fn ctrl_c_while_files_are_written_leaves_no_half_written_file() {
+    let rig = Rig::start(3);
+    let out = rig.path("out");
+    // 4 MiB files, thirty to each host: the interruption lands while files are on
+    // their way or being written.
+    let content: Vec<u8> = (0..(4u32 << 20))
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    std::fs::write(rig.path("big.bin"), &content).unwrap();
+    rig.write("inventory", &rig.inventory(&rig.path("known_hosts")));
+    rig.write(
+        "playbook.yml",
+        &format!(
+            r#"- hosts: all
+  gather_facts: false
+  tasks:
+    - file:
+        path: "{out}/{{{{ inventory_hostname }}}}"
+        state: directory
+    - copy:
+        src: big.bin
+        dest: "{out}/{{{{ inventory_hostname }}}}/big-{{{{ item }}}}.bin"
+      loop: "{{{{ range(30) | list }}}}"
+"#,
+            out = out.display()
+        ),
+    );
+    let first = out.join("h1/big-0.bin");
+    let (run, took) = interrupt_when(&rig, || first.exists());
+    run.assert_status(99);
+    assert!(
+        took < Duration::from_secs(20),
+        "rplay took {took:?} to stop"
+    );
+    // Stopped commands clean up on their own, right after rplay ends.
+    std::thread::sleep(Duration::from_millis(500));
+    for host in ["h1", "h2", "h3"] {
+        let dir = out.join(host);
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.starts_with(".rplay")),
+            "{host} kept a temporary file: {names:?}"
+        );
+        assert!(names.len() < 30, "{host} finished before the interruption");
+        for name in names {
+            assert!(
+                std::fs::read(dir.join(&name)).unwrap() == content,
+                "{host}/{name} is not the whole file"
+            );
+        }
+    }
+    rig.assert_helpers_cleaned_up(3);
 }
 
 fn runtime() -> tokio::runtime::Runtime {

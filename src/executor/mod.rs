@@ -18,6 +18,7 @@ pub use connection::Become;
 pub use host::HostState;
 
 use crate::diagnostic::{Diagnostic, Result};
+use crate::interrupt::Interrupt;
 use crate::inventory::Inventory;
 use crate::node::{Node, NodeValue};
 use crate::playbook::role::Role;
@@ -30,7 +31,6 @@ use indexmap::IndexMap;
 use minijinja::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use task::{Delegate, TaskContext, TaskOutput};
 
@@ -98,7 +98,8 @@ pub struct Executor {
     hosts: IndexMap<String, HostState>,
     extra_vars: Arc<VarMap>,
     shared: Arc<SharedVars>,
-    interrupted: Arc<AtomicBool>,
+    /// Ctrl-C: no new task starts, running commands are stopped, the recap is printed.
+    interrupt: Interrupt,
     started: bool,
     /// `group_by`/`add_host` changed the inventory since `groups` was last published.
     groups_changed: bool,
@@ -245,7 +246,7 @@ impl Executor {
             hosts: IndexMap::new(),
             extra_vars,
             shared: Arc::new(SharedVars::default()),
-            interrupted: Arc::new(AtomicBool::new(false)),
+            interrupt: Interrupt::new(),
             groups_changed: false,
             aborted: false,
             unlisted_hosts: Default::default(),
@@ -254,9 +255,10 @@ impl Executor {
         executor
     }
 
-    /// A flag that, once set (by Ctrl-C), stops scheduling new tasks.
-    pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
-        self.interrupted.clone()
+    /// The run's interruption: triggered by Ctrl-C, it stops scheduling new tasks and
+    /// stops the commands running on the hosts.
+    pub fn interrupt(&self) -> Interrupt {
+        self.interrupt.clone()
     }
 
     /// Creates state for inventory hosts not seen yet (hosts added by `add_host` too).
@@ -297,6 +299,7 @@ impl Executor {
         crate::transport::ConnectionOptions {
             connection: self.options.connection.clone(),
             remote_user: self.options.remote_user.clone(),
+            interrupt: self.interrupt.clone(),
             ..self.options.ssh.clone()
         }
     }
@@ -307,7 +310,7 @@ impl Executor {
             .playbook_start(&crate::source::display_path(&playbook.path));
         let mut touched: Vec<String> = Vec::new();
         for play in &playbook.plays {
-            if self.interrupted.load(Ordering::SeqCst) || self.aborted {
+            if self.interrupt.is_triggered() || self.aborted {
                 break;
             }
             let hosts = self.run_play(play).await?;
@@ -327,7 +330,7 @@ impl Executor {
             .filter_map(|h| self.hosts.get(h).map(|s| (h.clone(), s.stats.clone())))
             .collect();
         self.sink.recap(&stats);
-        if self.interrupted.load(Ordering::SeqCst) {
+        if self.interrupt.is_triggered() {
             return EXIT_INTERRUPTED;
         }
         let mut code = 0;
@@ -410,7 +413,7 @@ impl Executor {
             .is_some_and(|n| crate::template::truthy(&n.to_value()));
         let mut start = 0;
         for size in serial {
-            if start >= all_hosts.len() || self.interrupted.load(Ordering::SeqCst) {
+            if start >= all_hosts.len() || self.interrupt.is_triggered() {
                 break;
             }
             let end = (start + size).min(all_hosts.len());
@@ -505,7 +508,7 @@ impl Executor {
             &play.post_tasks,
         ];
         for (index, section) in sections.into_iter().enumerate() {
-            if context.ended || self.interrupted.load(Ordering::SeqCst) {
+            if context.ended || self.interrupt.is_triggered() {
                 break;
             }
             self.run_tasks(section, batch, inherited, context).await?;
@@ -543,7 +546,7 @@ impl Executor {
                 hosts,
                 extra_vars: self.extra_vars.clone(),
                 shared: self.shared.clone(),
-                interrupted: self.interrupted.clone(),
+                interrupt: self.interrupt.clone(),
                 started: self.started,
                 groups_changed: false,
                 aborted: false,
@@ -577,7 +580,7 @@ impl Executor {
     }
 
     async fn gather_facts(&mut self, play: &Play, context: &mut PlayContext) -> Result<()> {
-        if self.interrupted.load(Ordering::SeqCst) {
+        if self.interrupt.is_triggered() {
             return Ok(());
         }
         // Facts are always gathered unless the task tags exclude `always`.
@@ -907,7 +910,7 @@ impl Executor {
     ) -> futures::future::LocalBoxFuture<'a, Result<()>> {
         Box::pin(async move {
             for task in tasks {
-                if context.ended || self.interrupted.load(Ordering::SeqCst) {
+                if context.ended || self.interrupt.is_triggered() {
                     return Ok(());
                 }
                 let active: Vec<String> = hosts
@@ -1101,6 +1104,9 @@ impl Executor {
     }
 
     async fn flush_handlers(&mut self, hosts: &[String], context: &mut PlayContext) -> Result<()> {
+        if self.interrupt.is_triggered() {
+            return Ok(());
+        }
         let handlers = context.handlers.clone();
         for (index, handler) in handlers.iter().enumerate() {
             let names = handler_names(handler, &self.templar);
@@ -1301,6 +1307,7 @@ impl Executor {
                 templar: self.templar.clone(),
                 dir: context.dir.clone(),
                 local: Arc::new(rplay_modules::local::LocalTransport::new()),
+                interrupt: self.interrupt.clone(),
                 become_default: connection::BecomeDefaults {
                     enabled: self.options.become_,
                     user: self.options.become_user.clone(),
@@ -1330,6 +1337,10 @@ impl Executor {
         let outputs: Vec<TaskOutput> = finished.into_iter().map(|(_, output)| output).collect();
 
         for (host, output) in targets.iter().zip(outputs) {
+            // A task cut short by Ctrl-C has no result to report or count.
+            if output.interrupted {
+                continue;
+            }
             self.apply_output(host, task, &output, is_handler);
             if run_once {
                 // run_once results count for every host of the batch.

@@ -34,6 +34,7 @@ pub struct TaskContext<'a> {
     pub dir: PathBuf,
     pub local: Arc<rplay_modules::local::LocalTransport>,
     pub become_default: BecomeDefaults,
+    pub interrupt: crate::interrupt::Interrupt,
 }
 
 /// The host a task is delegated to: its connection, and its variables for the connection
@@ -68,7 +69,13 @@ pub struct TaskOutput {
     pub notify: Vec<String>,
     pub add_to_groups: Vec<(String, Vec<String>, Vec<String>)>,
     pub warnings: Vec<String>,
+    /// Ctrl-C cut the task short: nothing to report or count.
+    pub interrupted: bool,
 }
+
+/// How long a task cut short by Ctrl-C may take to wind down (its transport stopping the
+/// command on the host) before it is let go.
+const INTERRUPT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl TaskOutput {
     fn new(status: Status, result: Map<String, serde_json::Value>) -> TaskOutput {
@@ -86,7 +93,14 @@ impl TaskOutput {
             notify: Vec::new(),
             add_to_groups: Vec::new(),
             warnings: Vec::new(),
+            interrupted: false,
         }
+    }
+
+    fn interrupted() -> TaskOutput {
+        let mut output = TaskOutput::failed("interrupted".to_string());
+        output.interrupted = true;
+        output
     }
 
     fn failed(message: String) -> TaskOutput {
@@ -176,7 +190,21 @@ impl TaskContext<'_> {
             .ok()
             .flatten()
             .unwrap_or(false);
-        let mut output = match self.run_inner().await {
+        if self.interrupt.is_triggered() {
+            return TaskOutput::interrupted();
+        }
+        let work = self.run_inner();
+        tokio::pin!(work);
+        let finished = tokio::select! {
+            finished = &mut work => Some(finished),
+            () = self.interrupt.triggered() => {
+                tokio::time::timeout(INTERRUPT_GRACE, &mut work).await.ok()
+            }
+        };
+        let Some(finished) = finished else {
+            return TaskOutput::interrupted();
+        };
+        let mut output = match finished {
             Ok(output) => output,
             Err(diagnostic) => {
                 let mut output = TaskOutput::failed(diagnostic.render().trim_end().to_string());
@@ -197,6 +225,11 @@ impl TaskContext<'_> {
             output.ignored = ignore_unreachable;
         }
         output.result.remove("_rplay_error");
+        if self.interrupt.is_triggered()
+            && matches!(output.status, Status::Failed | Status::Unreachable)
+        {
+            output.interrupted = true;
+        }
         output
     }
 

@@ -47,17 +47,22 @@ pub fn new_token() -> String {
 }
 
 /// Sets the helper up: a private directory for output files, removed when the helper
-/// exits (end of input, hang-up, or termination), then one empty reply to say it is ready.
+/// exits (end of input, hang-up, or termination), then one empty reply to say it is ready,
+/// whose status is the helper's process id (so rplay can stop its commands).
+///
+/// The signal traps remove the directory themselves: a signal that arrives while the
+/// shell is reading (a snippet cut short) is handled as the shell exits, and its trap's
+/// `exit` would otherwise pre-empt the `EXIT` trap.
 pub fn start_snippet(token: &str) -> String {
     format!(
         r#"rplay_d=$(mktemp -d "${{TMPDIR:-/tmp}}/rplay.XXXXXXXXXX") || exit 70
 case $rplay_d in *'
 '*) exit 70;; esac
 trap 'rm -rf "$rplay_d"' EXIT
-trap 'exit 129' HUP
-trap 'exit 141' PIPE
-trap 'exit 143' TERM
-printf '%s 0 0\n' '{token}'
+trap 'rm -rf "$rplay_d"; exit 129' HUP
+trap 'rm -rf "$rplay_d"; exit 141' PIPE
+trap 'rm -rf "$rplay_d"; exit 143' TERM
+printf '%s %d 0\n' '{token}' "$$"
 "#
     )
 }
@@ -280,7 +285,7 @@ mod tests {
         }
         let bytes = through_sh(&snippets, tmpdir);
         let (ready, mut position) = parse_reply(&bytes, &start).unwrap().unwrap();
-        assert_eq!(ready.rc, 0);
+        assert!(ready.rc > 1, "the ready reply carries the helper's pid");
         let mut outputs = Vec::new();
         for token in &tokens {
             let (output, used) = parse_reply(&bytes[position..], token)

@@ -40,6 +40,8 @@ pub struct ConnectionOptions {
     pub ssh_common_args: Option<String>,
     /// `--ssh-extra-args`.
     pub ssh_extra_args: Option<String>,
+    /// Ctrl-C: running commands are stopped on the hosts.
+    pub interrupt: crate::interrupt::Interrupt,
 }
 
 /// A host's transport and the user its commands run as before any `become`.
@@ -88,7 +90,10 @@ pub fn open(name: &str, vars: &VarMap, options: &ConnectionOptions) -> Result<Op
             let settings = ssh_settings::resolve(name, vars, options, environment)?;
             Ok(Opened {
                 user: settings.user.clone(),
-                transport: Arc::new(ssh::SshTransport::new(settings)),
+                transport: Arc::new(ssh::SshTransport::with_interrupt(
+                    settings,
+                    options.interrupt.clone(),
+                )),
             })
         }
         other => Err(format!(

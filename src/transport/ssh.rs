@@ -17,6 +17,7 @@ use super::auth;
 use super::framing;
 use super::known_hosts::{self, display_path, HostKeyChecking, KnownHosts, Verdict};
 use super::ssh_settings::SshSettings;
+use crate::interrupt::Interrupt;
 use futures::future::BoxFuture;
 use rplay_modules::transport::{get_with_commands, put_with_commands};
 use rplay_modules::{Exec, FileAttrs, Output, Transport, TransportError};
@@ -32,9 +33,17 @@ use tokio::sync::Semaphore;
 /// Most helper channels open at once on one connection.
 pub const MAX_HELPERS: usize = 4;
 
+/// How long a stopped command's helper may take to report before it is given up.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The error of a command cut short by Ctrl-C.
+const INTERRUPTED: &str = "interrupted by the user";
+
 /// A host reached over SSH.
 pub struct SshTransport {
     settings: Arc<SshSettings>,
+    /// Ctrl-C: commands running through this transport are stopped on the host.
+    interrupt: Interrupt,
     slot: tokio::sync::Mutex<Slot>,
     /// Connection attempts so far, read before waiting on `slot`: a caller that waited
     /// while another attempt failed gets that failure instead of trying again at once.
@@ -49,8 +58,14 @@ struct Slot {
 
 impl SshTransport {
     pub fn new(settings: SshSettings) -> SshTransport {
+        SshTransport::with_interrupt(settings, Interrupt::new())
+    }
+
+    /// A transport whose running commands are stopped when `interrupt` triggers.
+    pub fn with_interrupt(settings: SshSettings, interrupt: Interrupt) -> SshTransport {
         SshTransport {
             settings: Arc::new(settings),
+            interrupt,
             slot: tokio::sync::Mutex::new(Slot::default()),
             attempts: AtomicU64::new(0),
         }
@@ -99,6 +114,9 @@ impl SshTransport {
     }
 
     async fn run_exec(&self, exec: &Exec) -> Result<Output, TransportError> {
+        if self.interrupt.is_triggered() {
+            return Err(TransportError::Io(INTERRUPTED.to_string()));
+        }
         let connection = self.connection().await?;
         let _permit = connection
             .slots
@@ -123,16 +141,35 @@ impl SshTransport {
                 }
             }
         };
-        let result = match self.settings.command_timeout {
-            Some(limit) => tokio::time::timeout(limit, helper.run(exec))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(HelperError::Broken(format!(
-                        "the command did not finish within {} s",
-                        limit.as_secs_f64()
-                    )))
-                }),
-            None => helper.run(exec).await,
+        let pid = helper.pid;
+        let result = {
+            let run = helper.run(exec);
+            tokio::pin!(run);
+            let timeout = async {
+                match self.settings.command_timeout {
+                    Some(limit) => tokio::time::sleep(limit).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let outcome = tokio::select! {
+                result = &mut run => Ok(result),
+                () = timeout => Err(format!(
+                    "the command did not finish within {} s",
+                    self.settings.command_timeout.unwrap_or_default().as_secs_f64()
+                )),
+                () = self.interrupt.triggered() => Err(INTERRUPTED.to_string()),
+            };
+            match outcome {
+                Ok(result) => result,
+                Err(why) => {
+                    // Stop the command on the host rather than leave it running: the
+                    // helper's process group gets SIGTERM, and a command writing a file
+                    // removes its temporary file.
+                    connection.stop_helper(pid).await;
+                    let _ = tokio::time::timeout(STOP_GRACE, &mut run).await;
+                    Err(HelperError::Broken(why))
+                }
+            }
         };
         match result {
             Ok(output) => {
@@ -211,6 +248,25 @@ impl Connection {
         }
     }
 
+    /// Sends SIGTERM to a helper's process group (the helper is its session's leader,
+    /// so the group is its commands), from a channel of its own: the helper itself is busy
+    /// waiting for its command.
+    async fn stop_helper(&self, pid: u32) {
+        let command = format!("kill -TERM -- -{pid} 2>/dev/null || kill -TERM {pid}");
+        let stop = async {
+            let mut channel = self.handle.channel_open_session().await.ok()?;
+            channel.exec(true, command.as_bytes()).await.ok()?;
+            while let Some(message) = channel.wait().await {
+                if matches!(message, ChannelMsg::ExitStatus { .. } | ChannelMsg::Close) {
+                    break;
+                }
+            }
+            let _ = channel.close().await;
+            Some(())
+        };
+        let _ = tokio::time::timeout(STOP_GRACE, stop).await;
+    }
+
     async fn close(&self) {
         self.slots.close();
         let helpers: Vec<Helper> =
@@ -240,6 +296,8 @@ struct Helper {
     channel: Option<Channel<client::Msg>>,
     serial: u64,
     buffer: Vec<u8>,
+    /// The shell's process id on the host, from its ready reply.
+    pid: u32,
 }
 
 impl Helper {
@@ -255,6 +313,7 @@ impl Helper {
             channel: Some(channel),
             serial: 0,
             buffer: Vec::new(),
+            pid: 0,
         };
         let token = framing::new_token();
         let channel = helper.channel.as_ref().expect("channel");
@@ -267,7 +326,10 @@ impl Helper {
         sent.await
             .map_err(|e| HelperError::Lost(format!("cannot start a shell: {e}")))?;
         match helper.read_reply(&token).await {
-            Ok(_) => Ok(helper),
+            Ok(ready) => {
+                helper.pid = u32::try_from(ready.rc).unwrap_or(0);
+                Ok(helper)
+            }
             Err(HelperError::Broken(message)) => Err(HelperError::Broken(format!(
                 "cannot start the helper shell `/bin/sh`: {message}"
             ))),

@@ -248,6 +248,7 @@ pub struct DocArgs {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
+    raise_open_file_limit();
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
         Some("inventory") => inventory_command(InventoryArgs::parse_from(&args[1..])),
@@ -278,6 +279,23 @@ pub fn main() -> i32 {
             print_error(&diagnostic);
             EXIT_USAGE
         }
+    }
+}
+
+/// Lifts the soft limit on open files to the hard one: a thousand hosts at once hold a
+/// thousand sockets, more than the usual soft limit of 1024. Failure changes nothing: the
+/// run goes on with the limit it has.
+fn raise_open_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            },
+        );
     }
 }
 

@@ -246,12 +246,11 @@ impl TaskTransport {
         };
         let Some(password) = &become_.password else {
             let output = self.inner.run(&self.wrap(exec)).await?;
-            if become_.method != "su"
-                && output.rc == 1
-                && output
-                    .stderr_text()
-                    .starts_with("sudo: a password is required")
-            {
+            let asked = output
+                .stderr_text()
+                .lines()
+                .any(|line| line == "sudo: a password is required");
+            if become_.method != "su" && output.rc == 1 && asked {
                 return Err(TransportError::Io("Missing sudo password".to_string()));
             }
             return Ok(output);

@@ -771,6 +771,10 @@ fn a_task_delegated_to_another_host_runs_over_that_hosts_connection() {
         content: "for {{{{ inventory_hostname }}}}\n"
         dest: "{out}/{{{{ inventory_hostname }}}}.copied"
       delegate_to: "{{{{ groups['rig'] | last }}}}"
+    - name: a delegate named by the loop item
+      shell: echo "$TMPDIR" > {out}/{{{{ inventory_hostname }}}}-{{{{ item }}}}.where
+      delegate_to: "{{{{ item }}}}"
+      loop: [h3]
     - name: a fact for the delegate
       set_fact:
         seen_from: "{{{{ inventory_hostname }}}}"
@@ -793,14 +797,15 @@ fn a_task_delegated_to_another_host_runs_over_that_hosts_connection() {
     assert_eq!(rig.text("out/h1.where"), format!("h1 ran on {h3_tmp}\n"));
     assert_eq!(rig.text("out/h2.where"), format!("h2 ran on {h3_tmp}\n"));
     assert_eq!(rig.text("out/h1.copied"), "for h1\n");
+    assert_eq!(rig.text("out/h2-h3.where"), format!("{h3_tmp}\n"));
     assert!(
         run.stdout.contains("changed: [h1 -> h3]") && run.stdout.contains("changed: [h2 -> h3]"),
         "{}",
         run.stdout
     );
     // The recap counts the hosts the tasks ran for; h3 is not one of them.
-    assert_eq!(run.recap("h1"), recap("h1", 4, 2, 0));
-    assert_eq!(run.recap("h2"), recap("h2", 3, 2, 0));
+    assert_eq!(run.recap("h1"), recap("h1", 5, 3, 0));
+    assert_eq!(run.recap("h2"), recap("h2", 4, 3, 0));
     assert!(
         !run.stdout
             .lines()

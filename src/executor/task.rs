@@ -437,7 +437,8 @@ impl TaskContext<'_> {
                 output.notify.push(name);
             }
         }
-        if let Some(delegate) = self.delegate()? {
+        // A delegate named by the loop item has no one name for the whole task.
+        if let Some(delegate) = self.delegate(&self.scope).ok().flatten() {
             output.delegated_to = Some(delegate.clone());
             if keyword_bool(&self.common.delegate_facts, &self.templar, &self.scope)?
                 .unwrap_or(false)
@@ -448,15 +449,14 @@ impl TaskContext<'_> {
         Ok(())
     }
 
-    fn delegate(&self) -> Result<Option<String>, Diagnostic> {
+    /// `delegate_to`, rendered with `scope` (which holds the loop item in a loop).
+    fn delegate(&self, scope: &Scope) -> Result<Option<String>, Diagnostic> {
         match &self.common.delegate_to {
             None => Ok(None),
             Some(node) => {
-                let name = self.templar.render_text(
-                    &node.to_value().to_string(),
-                    &self.scope,
-                    &node.span,
-                )?;
+                let name =
+                    self.templar
+                        .render_text(&node.to_value().to_string(), scope, &node.span)?;
                 Ok(Some(name))
             }
         }
@@ -668,7 +668,7 @@ impl TaskContext<'_> {
     /// Connection and become variables come from the delegate's variables when the task
     /// is delegated, as in Ansible; the `become` keywords stay the task's.
     fn task_transport(&self, scope: &Scope) -> Result<Option<TaskTransport>, ConnectionError> {
-        let delegate = self.delegate().map_err(ConnectionError::Template)?;
+        let delegate = self.delegate(scope).map_err(ConnectionError::Template)?;
         let keywords = self
             .connection_keywords(scope)
             .map_err(ConnectionError::Template)?;

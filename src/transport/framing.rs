@@ -23,7 +23,8 @@
 //! channel except through `cat` after the lengths. The files are fresh per command so a
 //! background process left writing to the previous ones cannot corrupt the next reply;
 //! they are deleted every [`CLEANUP_EVERY`] commands (one `rm`), and the whole directory
-//! when the helper exits.
+//! when the helper exits. An input file is emptied as soon as its command ends: it may
+//! hold a become password.
 //!
 //! Quoting happens here and only here: every word is single-quoted.
 
@@ -151,8 +152,14 @@ pub fn command_snippet(exec: &Exec, token: &str, serial: u64) -> Result<String, 
         text.push_str(&quote(word));
     }
     text.push_str(&format!(") <{input} >{out} 2>{err}\n"));
+    text.push_str("rplay_rc=$?\n");
+    if exec.stdin.is_some() {
+        // The input may hold a become password or a file's secrets: empty it at once
+        // (a builtin, no process) rather than at the next cleanup.
+        text.push_str(&format!(": >{input}\n"));
+    }
     text.push_str(&format!(
-        "rplay_rc=$?\nif [ -s {out} ] || [ -s {err} ]; then printf '%s %d 1\\n' '{token}' \"$rplay_rc\"; wc -c {out} {err}; cat {out} {err}; else printf '%s %d 0\\n' '{token}' \"$rplay_rc\"; fi\n"
+        "if [ -s {out} ] || [ -s {err} ]; then printf '%s %d 1\\n' '{token}' \"$rplay_rc\"; wc -c {out} {err}; cat {out} {err}; else printf '%s %d 0\\n' '{token}' \"$rplay_rc\"; fi\n"
     ));
     if serial % CLEANUP_EVERY == CLEANUP_EVERY - 1 {
         text.push_str("rm -f \"$rplay_d\"/*\n");
@@ -376,6 +383,20 @@ mod tests {
             .flat_map(|kind| (n..n + 4).map(move |i| format!("{kind}{i} ")))
             .collect();
         assert_eq!(outputs.last().unwrap().stdout_text(), expected);
+    }
+
+    #[test]
+    fn a_commands_input_does_not_outlive_it() {
+        let outputs = run_all(&[
+            Exec::new(["cat"]).stdin(b"a password\n".to_vec()),
+            // Sizes of the helper's input files, from inside.
+            Exec::new(["sh", "-c", "cd \"$TMPDIR\"/rplay.* && wc -c i* | head -n 1"]),
+        ]);
+        assert_eq!(outputs[0].stdout, b"a password\n");
+        assert_eq!(
+            outputs[1].stdout_text().split_whitespace().next(),
+            Some("0")
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::executor::{Executor, Options};
 use crate::inventory::Inventory;
 use crate::playbook::{Loader, Playbook, TaskKind};
 use crate::report::{human::Human, json::JsonLines, Sink};
+use crate::secret::Secret;
 use crate::template::VarMap;
 use clap::{ArgAction, Parser, ValueEnum};
 use std::io::IsTerminal;
@@ -70,9 +71,33 @@ pub struct PlaybookArgs {
     /// SSH connection timeout in seconds.
     #[arg(short = 'T', long = "timeout", value_name = "SECONDS")]
     pub timeout: Option<u64>,
-    /// Host key checking: strict (default), accept-new (record unknown keys) or off.
+    /// Host key checking: strict (default), accept-new (record unknown keys), or off (the
+    /// same as accept-new, like Ansible's host_key_checking = False). A changed key is
+    /// refused whatever this says.
     #[arg(long = "host-key-checking", value_name = "POLICY")]
     pub host_key_checking: Option<String>,
+    /// Ask for the SSH password (password and keyboard-interactive login).
+    #[arg(short = 'k', long = "ask-pass")]
+    pub ask_pass: bool,
+    /// Ask for the become (sudo, su) password.
+    #[arg(short = 'K', long = "ask-become-pass")]
+    pub ask_become_pass: bool,
+    /// Read the SSH password from a file (`-`: standard input; an executable file is run).
+    #[arg(
+        long = "connection-password-file",
+        visible_alias = "conn-pass-file",
+        value_name = "FILE",
+        env = "ANSIBLE_CONNECTION_PASSWORD_FILE"
+    )]
+    pub connection_password_file: Option<String>,
+    /// Read the become password from a file, as --connection-password-file does.
+    #[arg(
+        long = "become-password-file",
+        visible_alias = "become-pass-file",
+        value_name = "FILE",
+        env = "ANSIBLE_BECOME_PASSWORD_FILE"
+    )]
+    pub become_password_file: Option<String>,
     /// Extra arguments for every SSH connection (e.g. `-o ProxyJump=bastion`).
     #[arg(
         long = "ssh-common-args",
@@ -193,6 +218,22 @@ pub struct RunOptions {
     pub private_key: Option<String>,
     #[arg(long = "host-key-checking")]
     pub host_key_checking: Option<String>,
+    #[arg(short = 'k', long = "ask-pass")]
+    pub ask_pass: bool,
+    #[arg(short = 'K', long = "ask-become-pass")]
+    pub ask_become_pass: bool,
+    #[arg(
+        long = "connection-password-file",
+        visible_alias = "conn-pass-file",
+        env = "ANSIBLE_CONNECTION_PASSWORD_FILE"
+    )]
+    pub connection_password_file: Option<String>,
+    #[arg(
+        long = "become-password-file",
+        visible_alias = "become-pass-file",
+        env = "ANSIBLE_BECOME_PASSWORD_FILE"
+    )]
+    pub become_password_file: Option<String>,
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
     #[arg(long = "output", value_enum, default_value_t = OutputFormat::Human)]
@@ -207,6 +248,7 @@ pub struct DocArgs {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
+    raise_open_file_limit();
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
         Some("inventory") => inventory_command(InventoryArgs::parse_from(&args[1..])),
@@ -237,6 +279,23 @@ pub fn main() -> i32 {
             print_error(&diagnostic);
             EXIT_USAGE
         }
+    }
+}
+
+/// Lifts the soft limit on open files to the hard one: a thousand hosts at once hold a
+/// thousand sockets, more than the usual soft limit of 1024. Failure changes nothing: the
+/// run goes on with the limit it has.
+fn raise_open_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            },
+        );
     }
 }
 
@@ -386,6 +445,10 @@ fn run_command(run: RunArgs) -> Result<i32, Diagnostic> {
         private_key: common.private_key,
         timeout: None,
         host_key_checking: common.host_key_checking,
+        ask_pass: common.ask_pass,
+        ask_become_pass: common.ask_become_pass,
+        connection_password_file: common.connection_password_file,
+        become_password_file: common.become_password_file,
         ssh_common_args: None,
         ssh_extra_args: None,
         verbose: common.verbose,
@@ -457,6 +520,7 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
         become_: args.become_,
         become_user: args.become_user.clone(),
         become_method: args.become_method.clone(),
+        become_password: None,
         connection: args.connection.clone(),
         remote_user: args.user.clone(),
         start_at_task: args.start_at_task.clone(),
@@ -470,6 +534,19 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
             Box::new(JsonLines::new(Box::new(std::io::sink()))),
         );
         return list(&executor, &playbooks, &args);
+    }
+    // Asked once the playbooks are known to be sound, and not for the listings, as
+    // ansible-playbook does.
+    let mut options = options;
+    match ask_passwords(&args)? {
+        Some((password, become_password)) => {
+            options.ssh.password = password;
+            options.become_password = become_password;
+        }
+        None => {
+            eprintln!("[ERROR]: User interrupted execution");
+            return Ok(crate::executor::EXIT_INTERRUPTED);
+        }
     }
     let sink: Box<dyn Sink> = match args.output {
         OutputFormat::Human => {
@@ -489,14 +566,15 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
         .map_err(|e| Diagnostic::new(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
         let mut executor = Executor::new(inventory, options, sink);
-        let interrupted = executor.interrupt_flag();
-        // First Ctrl-C: stop scheduling and let running tasks finish; second: abort.
+        let interrupt = executor.interrupt();
+        // First Ctrl-C: start nothing new, stop what runs, print the recap; second: abort.
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                interrupt.trigger();
                 eprintln!("\n[ERROR]: User interrupted execution (press Ctrl-C again to abort)");
                 if tokio::signal::ctrl_c().await.is_ok() {
                     eprintln!("[ERROR]: aborted");
+                    crate::prompt::restore_terminal();
                     std::process::exit(130);
                 }
             }
@@ -510,6 +588,47 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
         }
         Ok(code)
     })
+}
+
+/// The SSH and become passwords from `-k`, `-K` and the password files, asked as
+/// `ansible-playbook` asks them; `None` when the person pressed Ctrl-C at a prompt.
+fn ask_passwords(
+    args: &PlaybookArgs,
+) -> Result<Option<(Option<Secret>, Option<Secret>)>, Diagnostic> {
+    use crate::prompt::{ask, from_file, PromptError, Source};
+    let asked = |prompt: &str, what: &str| match ask(prompt, Source::TerminalOrStdin) {
+        Ok(secret) => Ok(Some(secret)),
+        Err(PromptError::Cancelled) => Ok(None),
+        Err(error) => Err(Diagnostic::new(format!("cannot read the {what}: {error}"))),
+    };
+    let mut password = None;
+    if args.ask_pass {
+        match asked("SSH password: ", "SSH password")? {
+            Some(secret) => password = Some(secret),
+            None => return Ok(None),
+        }
+    } else if let Some(file) = &args.connection_password_file {
+        password = Some(from_file(file).map_err(Diagnostic::new)?);
+    }
+    let mut become_password = None;
+    if args.ask_become_pass {
+        let prompt = if args.ask_pass {
+            "BECOME password[defaults to SSH password]: "
+        } else {
+            "BECOME password: "
+        };
+        match asked(prompt, "become password")? {
+            // An empty answer means the SSH password, as in Ansible.
+            Some(secret) if secret.expose().is_empty() && args.ask_pass => {
+                become_password = password.clone()
+            }
+            Some(secret) => become_password = Some(secret),
+            None => return Ok(None),
+        }
+    } else if let Some(file) = &args.become_password_file {
+        become_password = Some(from_file(file).map_err(Diagnostic::new)?);
+    }
+    Ok(Some((password, become_password)))
 }
 
 /// Checks every task's arguments that hold no template, before any host is contacted.

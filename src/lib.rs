@@ -7,10 +7,13 @@
 pub mod cli;
 pub mod diagnostic;
 pub mod executor;
+pub mod interrupt;
 pub mod inventory;
 pub mod node;
 pub mod playbook;
+pub mod prompt;
 pub mod report;
+pub mod secret;
 pub mod source;
 pub mod template;
 pub mod transport;

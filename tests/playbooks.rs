@@ -587,3 +587,96 @@ fn a_module_failing_at_its_first_step_reports_no_change() {
         )
         .run();
 }
+
+#[test]
+fn the_connection_keyword_and_templated_connection_variables_choose_the_transport() {
+    // `web1` would be reached over SSH at an address that does not resolve; the play's
+    // `connection: local` runs it here instead, and a templated `ansible_connection`
+    // does the same for `web2`.
+    let out = Test::new()
+        .file(
+            "inventory",
+            "
+            web1 ansible_host=nowhere.invalid
+            web2 ansible_host=nowhere.invalid ansible_connection='{{ how }}' how=local
+            ",
+        )
+        .file(
+            "play.yml",
+            "
+            - hosts: web1
+              gather_facts: false
+              connection: local
+              tasks:
+                - command: touch {dir}/web1.touched
+            - hosts: web2
+              gather_facts: false
+              tasks:
+                - command: touch {dir}/web2.touched
+            ",
+        )
+        .args(&["-i", "inventory", "play.yml"])
+        .run();
+    assert_eq!(
+        out.recap("web1"),
+        "web1 : ok=1 changed=1 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0"
+    );
+    assert!(out.exists("web1.touched") && out.exists("web2.touched"));
+}
+
+/// Run as root (as CI runs): sudo and su then switch to `nobody` without asking, so the
+/// password line rplay puts first on the command's input must be skipped, not read by
+/// the command. Asking hosts are covered by the real-target rig.
+#[test]
+fn a_become_password_nobody_asks_for_stays_out_of_the_commands_input_and_output() {
+    for method in ["sudo", "su"] {
+        let out = Test::new()
+            .file(
+                "play.yml",
+                &format!(
+                    "
+                    - hosts: localhost
+                      gather_facts: false
+                      become: true
+                      become_user: nobody
+                      become_method: {method}
+                      vars:
+                        ansible_become_password: not-asked-s3cret
+                      tasks:
+                        - command: cat
+                          args:
+                            stdin: input for cat
+                          register: fed
+                        - command: id -un
+                          register: who
+                        - copy:
+                            content: written as nobody
+                            dest: /tmp/rplay-become-{method}-{{{{ 999999 | random }}}}
+                          register: written
+                        - file:
+                            path: \"{{{{ written.dest }}}}\"
+                            state: absent
+                          become: false
+                        - assert:
+                            that:
+                              - fed.stdout == 'input for cat'
+                              - fed.stderr == ''
+                              - who.stdout == 'nobody'
+                              - written.changed
+                    "
+                ),
+            )
+            .args(&["-v", "play.yml"])
+            .run();
+        assert_eq!(
+            out.recap("localhost"),
+            "localhost : ok=5 changed=4 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0",
+            "with {method}"
+        );
+        assert!(
+            !out.stdout.contains("s3cret") && !out.stderr.contains("s3cret"),
+            "with {method}: {}",
+            out.stdout
+        );
+    }
+}

@@ -103,20 +103,15 @@ pub trait Transport: Send + Sync {
     fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, TransportError>>;
 }
 
-/// `put` through commands alone, for transports where the file must be written by another
-/// user (become) or where no file-transfer channel exists: the content goes over stdin to
-/// a temp file beside the destination, then `mv` renames it into place.
-pub async fn put_with_commands(
-    transport: &(impl Transport + ?Sized),
-    path: &str,
-    content: &[u8],
-    attrs: &FileAttrs,
-) -> Result<(), TransportError> {
-    let script = r#"set -e
+/// The script `put_with_commands` runs: `$1` the destination, `$2` the mode, `$3` the
+/// owner. A hang-up or termination (Ctrl-C in rplay stops commands with SIGTERM) removes
+/// the temporary file, so no half-written `.rplay.*` file is left beside the destination.
+const PUT_SCRIPT: &str = r#"set -e
 dest=$1; mode=$2; owner=$3
 dir=$(dirname -- "$dest")
 tmp=$(mktemp "$dir/.rplay.XXXXXXXXXX")
 trap 'rm -f "$tmp"' EXIT
+trap 'rm -f "$tmp"; exit 143' HUP INT TERM
 cat > "$tmp"
 sync "$tmp" 2>/dev/null || true
 if [ -n "$mode" ]; then chmod "$mode" "$tmp"
@@ -127,6 +122,17 @@ elif [ -e "$dest" ]; then chown --reference="$dest" "$tmp" 2>/dev/null || true; 
 mv -f "$tmp" "$dest"
 trap - EXIT
 "#;
+
+/// `put` through commands alone, for transports where the file must be written by another
+/// user (become) or where no file-transfer channel exists: the content goes over stdin to
+/// a temp file beside the destination, then `mv` renames it into place.
+pub async fn put_with_commands(
+    transport: &(impl Transport + ?Sized),
+    path: &str,
+    content: &[u8],
+    attrs: &FileAttrs,
+) -> Result<(), TransportError> {
+    let script = PUT_SCRIPT;
     let owner = match (&attrs.owner, &attrs.group) {
         (None, None) => String::new(),
         (owner, group) => format!(
@@ -178,5 +184,58 @@ pub async fn get_with_commands(
             "reading {path}: {}",
             output.stderr_text().trim()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    fn temporary_files(dir: &std::path::Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(".rplay."))
+            .collect()
+    }
+
+    #[test]
+    fn a_put_stopped_mid_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("file");
+        let mut child = Command::new("sh")
+            .args(["-c", PUT_SCRIPT, "rplay-put"])
+            .arg(&dest)
+            .args(["", ""])
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Half the content, and the input kept open: `cat` is writing the temporary file.
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"the first half").unwrap();
+        stdin.flush().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while temporary_files(dir.path()).is_empty() {
+            assert!(Instant::now() < deadline, "no temporary file appeared");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // As rplay stops a command on a host: SIGTERM to its process group.
+        let group = format!("-{}", child.id());
+        let killed = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        assert!(!status.success());
+        drop(stdin);
+        assert_eq!(temporary_files(dir.path()), Vec::<String>::new());
+        assert!(!dest.exists());
     }
 }

@@ -702,7 +702,7 @@ async fn wait_for_connection(context: &ActionContext<'_>) -> Result<Attempt, Dia
     }
 }
 
-fn unreachable(message: &str) -> Attempt {
+pub(super) fn unreachable(message: &str) -> Attempt {
     let mut result = ok_result(false);
     result.insert("unreachable".into(), json!(true));
     result.insert("msg".into(), json!(message));

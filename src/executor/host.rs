@@ -1,8 +1,8 @@
 //! What the executor keeps per host across tasks.
 
+use super::host_connection::HostConnection;
 use crate::report::Stats;
 use crate::template::VarMap;
-use rplay_modules::Transport;
 use std::sync::Arc;
 
 pub struct HostState {
@@ -13,9 +13,8 @@ pub struct HostState {
     pub facts: Arc<VarMap>,
     /// `set_fact`, `register` and `include_vars` results.
     pub runtime_vars: Arc<VarMap>,
-    pub transport: Option<Arc<dyn Transport>>,
-    /// Why the host has no transport (unknown connection type), reported as unreachable.
-    pub connection_error: Option<String>,
+    /// The host's connection, kept across tasks (and used by tasks delegated to it).
+    pub connection: Arc<HostConnection>,
     /// The host failed and left the play.
     pub failed: bool,
     pub unreachable: bool,

@@ -8,6 +8,7 @@
 mod actions;
 mod connection;
 mod host;
+pub mod host_connection;
 mod loops;
 mod task;
 pub mod value;
@@ -17,6 +18,7 @@ pub use connection::Become;
 pub use host::HostState;
 
 use crate::diagnostic::{Diagnostic, Result};
+use crate::interrupt::Interrupt;
 use crate::inventory::Inventory;
 use crate::node::{Node, NodeValue};
 use crate::playbook::role::Role;
@@ -24,13 +26,13 @@ use crate::playbook::{Common, Loader, Play, Playbook, Task, TaskKind};
 use crate::report::{HostResult, SharedSink, Sink, Stats, Status};
 use crate::template::{HostVarsSource, Scope, Templar, VarMap};
 use futures::StreamExt;
+use host_connection::HostConnection;
 use indexmap::IndexMap;
 use minijinja::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use task::{TaskContext, TaskOutput};
+use task::{Delegate, TaskContext, TaskOutput};
 
 /// Settings from the command line that shape a run.
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ pub struct Options {
     pub become_: bool,
     pub become_user: Option<String>,
     pub become_method: Option<String>,
+    /// `-K`: the become password, unless `ansible_become_password` says otherwise.
+    pub become_password: Option<crate::secret::Secret>,
     pub connection: Option<String>,
     pub remote_user: Option<String>,
     pub start_at_task: Option<String>,
@@ -68,6 +72,7 @@ impl Default for Options {
             become_: false,
             become_user: None,
             become_method: None,
+            become_password: None,
             connection: None,
             remote_user: None,
             start_at_task: None,
@@ -93,12 +98,16 @@ pub struct Executor {
     hosts: IndexMap<String, HostState>,
     extra_vars: Arc<VarMap>,
     shared: Arc<SharedVars>,
-    interrupted: Arc<AtomicBool>,
+    /// Ctrl-C: no new task starts, running commands are stopped, the recap is printed.
+    interrupt: Interrupt,
     started: bool,
     /// `group_by`/`add_host` changed the inventory since `groups` was last published.
     groups_changed: bool,
     /// `any_errors_fatal` or `max_fail_percentage` stopped the playbook.
     aborted: bool,
+    /// Connections to hosts that tasks were delegated to but that are not in the
+    /// inventory, by name.
+    unlisted_hosts: Arc<std::sync::Mutex<HashMap<String, Arc<HostConnection>>>>,
 }
 
 /// Every host's variable layers as a play sees them, for `hostvars`.
@@ -237,17 +246,19 @@ impl Executor {
             hosts: IndexMap::new(),
             extra_vars,
             shared: Arc::new(SharedVars::default()),
-            interrupted: Arc::new(AtomicBool::new(false)),
+            interrupt: Interrupt::new(),
             groups_changed: false,
             aborted: false,
+            unlisted_hosts: Default::default(),
         };
         executor.refresh_hosts();
         executor
     }
 
-    /// A flag that, once set (by Ctrl-C), stops scheduling new tasks.
-    pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
-        self.interrupted.clone()
+    /// The run's interruption: triggered by Ctrl-C, it stops scheduling new tasks and
+    /// stops the commands running on the hosts.
+    pub fn interrupt(&self) -> Interrupt {
+        self.interrupt.clone()
     }
 
     /// Creates state for inventory hosts not seen yet (hosts added by `add_host` too).
@@ -263,16 +274,7 @@ impl Executor {
                 continue;
             }
             let vars = Arc::new(self.inventory.host_vars(name));
-            let connection_options = crate::transport::ConnectionOptions {
-                connection: self.options.connection.clone(),
-                remote_user: self.options.remote_user.clone(),
-                ..self.options.ssh.clone()
-            };
-            let (transport, connection_error) =
-                match crate::transport::for_host(name, &vars, &connection_options) {
-                    Ok(transport) => (Some(transport), None),
-                    Err(error) => (None, Some(error)),
-                };
+            let connection = Arc::new(HostConnection::new(name, self.connection_options()));
             self.hosts.insert(
                 name.clone(),
                 HostState {
@@ -280,8 +282,7 @@ impl Executor {
                     inventory_vars: vars,
                     facts: Arc::new(VarMap::new()),
                     runtime_vars: Arc::new(VarMap::new()),
-                    transport,
-                    connection_error,
+                    connection,
                     failed: false,
                     unreachable: false,
                     ended: false,
@@ -293,13 +294,23 @@ impl Executor {
         }
     }
 
+    /// The command line's connection settings, for every host's connection.
+    fn connection_options(&self) -> crate::transport::ConnectionOptions {
+        crate::transport::ConnectionOptions {
+            connection: self.options.connection.clone(),
+            remote_user: self.options.remote_user.clone(),
+            interrupt: self.interrupt.clone(),
+            ..self.options.ssh.clone()
+        }
+    }
+
     /// Runs every play of a playbook; returns the exit code.
     pub async fn run_playbook(&mut self, playbook: &Playbook) -> Result<i32> {
         self.sink
             .playbook_start(&crate::source::display_path(&playbook.path));
         let mut touched: Vec<String> = Vec::new();
         for play in &playbook.plays {
-            if self.interrupted.load(Ordering::SeqCst) || self.aborted {
+            if self.interrupt.is_triggered() || self.aborted {
                 break;
             }
             let hosts = self.run_play(play).await?;
@@ -319,7 +330,7 @@ impl Executor {
             .filter_map(|h| self.hosts.get(h).map(|s| (h.clone(), s.stats.clone())))
             .collect();
         self.sink.recap(&stats);
-        if self.interrupted.load(Ordering::SeqCst) {
+        if self.interrupt.is_triggered() {
             return EXIT_INTERRUPTED;
         }
         let mut code = 0;
@@ -402,7 +413,7 @@ impl Executor {
             .is_some_and(|n| crate::template::truthy(&n.to_value()));
         let mut start = 0;
         for size in serial {
-            if start >= all_hosts.len() || self.interrupted.load(Ordering::SeqCst) {
+            if start >= all_hosts.len() || self.interrupt.is_triggered() {
                 break;
             }
             let end = (start + size).min(all_hosts.len());
@@ -497,7 +508,7 @@ impl Executor {
             &play.post_tasks,
         ];
         for (index, section) in sections.into_iter().enumerate() {
-            if context.ended || self.interrupted.load(Ordering::SeqCst) {
+            if context.ended || self.interrupt.is_triggered() {
                 break;
             }
             self.run_tasks(section, batch, inherited, context).await?;
@@ -535,10 +546,11 @@ impl Executor {
                 hosts,
                 extra_vars: self.extra_vars.clone(),
                 shared: self.shared.clone(),
-                interrupted: self.interrupted.clone(),
+                interrupt: self.interrupt.clone(),
                 started: self.started,
                 groups_changed: false,
                 aborted: false,
+                unlisted_hosts: self.unlisted_hosts.clone(),
             };
             let mut host_context = context.clone();
             host_context.batch = vec![host.clone()];
@@ -568,7 +580,7 @@ impl Executor {
     }
 
     async fn gather_facts(&mut self, play: &Play, context: &mut PlayContext) -> Result<()> {
-        if self.interrupted.load(Ordering::SeqCst) {
+        if self.interrupt.is_triggered() {
             return Ok(());
         }
         // Facts are always gathered unless the task tags exclude `always`.
@@ -898,7 +910,7 @@ impl Executor {
     ) -> futures::future::LocalBoxFuture<'a, Result<()>> {
         Box::pin(async move {
             for task in tasks {
-                if context.ended || self.interrupted.load(Ordering::SeqCst) {
+                if context.ended || self.interrupt.is_triggered() {
                     return Ok(());
                 }
                 let active: Vec<String> = hosts
@@ -1092,6 +1104,9 @@ impl Executor {
     }
 
     async fn flush_handlers(&mut self, hosts: &[String], context: &mut PlayContext) -> Result<()> {
+        if self.interrupt.is_triggered() {
+            return Ok(());
+        }
         let handlers = context.handlers.clone();
         for (index, handler) in handlers.iter().enumerate() {
             let names = handler_names(handler, &self.templar);
@@ -1273,6 +1288,8 @@ impl Executor {
             .map_or(self.options.forks, |t| t.min(self.options.forks))
             .max(1);
 
+        let context: &PlayContext = context;
+        let delegates = |name: &str| self.delegate(name, task, inherited, context);
         let mut jobs = Vec::with_capacity(targets.len());
         for host in &targets {
             let state = &self.hosts[host];
@@ -1283,19 +1300,20 @@ impl Executor {
                 common: common.clone(),
                 when: when.clone(),
                 scope,
-                transport: state.transport.clone(),
-                connection_error: state.connection_error.clone(),
+                connection: state.connection.clone(),
+                delegates: &delegates,
                 check: self.options.check,
                 diff: self.options.diff,
                 templar: self.templar.clone(),
                 dir: context.dir.clone(),
-                inventory: &self.inventory,
                 local: Arc::new(rplay_modules::local::LocalTransport::new()),
-                become_default: (
-                    self.options.become_,
-                    self.options.become_user.clone(),
-                    self.options.become_method.clone(),
-                ),
+                interrupt: self.interrupt.clone(),
+                become_default: connection::BecomeDefaults {
+                    enabled: self.options.become_,
+                    user: self.options.become_user.clone(),
+                    method: self.options.become_method.clone(),
+                    password: self.options.become_password.clone(),
+                },
             });
         }
         // Each host's run only reads; its effects come back in TaskOutput.
@@ -1319,6 +1337,10 @@ impl Executor {
         let outputs: Vec<TaskOutput> = finished.into_iter().map(|(_, output)| output).collect();
 
         for (host, output) in targets.iter().zip(outputs) {
+            // A task cut short by Ctrl-C has no result to report or count.
+            if output.interrupted {
+                continue;
+            }
             self.apply_output(host, task, &output, is_handler);
             if run_once {
                 // run_once results count for every host of the batch.
@@ -1332,7 +1354,10 @@ impl Executor {
                         }
                     }
                     if let Some(state) = self.hosts.get_mut(other) {
-                        state.extend_runtime(output.set_facts.clone());
+                        // With `delegate_facts`, the facts went to the delegate alone.
+                        if output.delegate_facts_to.is_none() {
+                            state.extend_runtime(output.set_facts.clone());
+                        }
                         if output.status == Status::Changed {
                             state.notified.extend(output.notify.iter().cloned());
                         }
@@ -1342,6 +1367,54 @@ impl Executor {
         }
         self.publish_layers(context);
         Ok(())
+    }
+
+    /// The host a task is delegated to, for its connection: an inventory host (by name,
+    /// else by address, as Ansible matches `ansible_host`) with the variables it would
+    /// have in this task, or a host of its own with the `all` group's variables.
+    fn delegate(
+        &self,
+        name: &str,
+        task: &Task,
+        inherited: &Inherited,
+        context: &PlayContext,
+    ) -> Delegate {
+        let listed = self.hosts.get(name).or_else(|| {
+            self.hosts.values().find(|state| {
+                state
+                    .inventory_vars
+                    .get("ansible_host")
+                    .and_then(|v| v.as_str())
+                    == Some(name)
+            })
+        });
+        if let Some(state) = listed {
+            return Delegate {
+                name: state.name.clone(),
+                scope: self.task_scope(state, task, inherited, context),
+                connection: state.connection.clone(),
+            };
+        }
+        let connection = self
+            .unlisted_hosts
+            .lock()
+            .expect("unlisted hosts lock")
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(HostConnection::new(name, self.connection_options())))
+            .clone();
+        let layers = vec![
+            Arc::new(self.inventory.group_vars_of("all")),
+            context.play_vars.clone(),
+            context.play_magic.clone(),
+            Arc::new(self.host_magic(name)),
+            self.extra_vars.clone(),
+        ];
+        let hostvars: Arc<dyn HostVarsSource> = self.shared.clone();
+        Delegate {
+            name: name.to_string(),
+            scope: Scope::new(layers, self.templar.clone(), Some(hostvars)),
+            connection,
+        }
     }
 
     /// Records one host's result: report, stats, registered values, facts, handlers.

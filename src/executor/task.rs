@@ -1,14 +1,15 @@
 //! One task on one host: conditions, loop items, retries, the module or action itself,
 //! and what the task's keywords make of its result.
 
-use super::connection::{Become, TaskTransport};
+use super::connection::{Become, BecomeChecks, BecomeDefaults, TaskTransport};
+use super::host_connection::{ConnectionError, ConnectionKeywords, HostConnection};
 use super::value::{from_json, to_json};
 use super::{actions, loops, number};
 use crate::diagnostic::Diagnostic;
-use crate::inventory::Inventory;
 use crate::node::{Node, NodeValue};
 use crate::playbook::{Common, Task, TaskKind};
 use crate::report::Status;
+use crate::secret::Secret;
 use crate::template::{truthy, Scope, Templar, VarMap};
 use minijinja::Value;
 use rplay_modules::{Diff, Transport};
@@ -23,15 +24,26 @@ pub struct TaskContext<'a> {
     pub common: Common,
     pub when: Vec<Node>,
     pub scope: Scope,
-    pub transport: Option<Arc<dyn Transport>>,
-    pub connection_error: Option<String>,
+    /// The host's own connection.
+    pub connection: Arc<HostConnection>,
+    /// Finds the host a task is delegated to (`delegate_to`).
+    pub delegates: &'a dyn Fn(&str) -> Delegate,
     pub check: bool,
     pub diff: bool,
     pub templar: Arc<Templar>,
     pub dir: PathBuf,
-    pub inventory: &'a Inventory,
     pub local: Arc<rplay_modules::local::LocalTransport>,
-    pub become_default: (bool, Option<String>, Option<String>),
+    pub become_default: BecomeDefaults,
+    pub interrupt: crate::interrupt::Interrupt,
+}
+
+/// The host a task is delegated to: its connection, and its variables for the connection
+/// settings (the task's own variables stay those of the host it runs for).
+pub struct Delegate {
+    /// The inventory name (a name given as an address resolves to its host).
+    pub name: String,
+    pub scope: Scope,
+    pub connection: Arc<HostConnection>,
 }
 
 /// One loop item's result, for per-item lines.
@@ -57,7 +69,13 @@ pub struct TaskOutput {
     pub notify: Vec<String>,
     pub add_to_groups: Vec<(String, Vec<String>, Vec<String>)>,
     pub warnings: Vec<String>,
+    /// Ctrl-C cut the task short: nothing to report or count.
+    pub interrupted: bool,
 }
+
+/// How long a task cut short by Ctrl-C may take to wind down (its transport stopping the
+/// command on the host) before it is let go.
+const INTERRUPT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl TaskOutput {
     fn new(status: Status, result: Map<String, serde_json::Value>) -> TaskOutput {
@@ -75,7 +93,14 @@ impl TaskOutput {
             notify: Vec::new(),
             add_to_groups: Vec::new(),
             warnings: Vec::new(),
+            interrupted: false,
         }
+    }
+
+    fn interrupted() -> TaskOutput {
+        let mut output = TaskOutput::failed("interrupted".to_string());
+        output.interrupted = true;
+        output
     }
 
     fn failed(message: String) -> TaskOutput {
@@ -165,7 +190,21 @@ impl TaskContext<'_> {
             .ok()
             .flatten()
             .unwrap_or(false);
-        let mut output = match self.run_inner().await {
+        if self.interrupt.is_triggered() {
+            return TaskOutput::interrupted();
+        }
+        let work = self.run_inner();
+        tokio::pin!(work);
+        let finished = tokio::select! {
+            finished = &mut work => Some(finished),
+            () = self.interrupt.triggered() => {
+                tokio::time::timeout(INTERRUPT_GRACE, &mut work).await.ok()
+            }
+        };
+        let Some(finished) = finished else {
+            return TaskOutput::interrupted();
+        };
+        let mut output = match finished {
             Ok(output) => output,
             Err(diagnostic) => {
                 let mut output = TaskOutput::failed(diagnostic.render().trim_end().to_string());
@@ -186,17 +225,15 @@ impl TaskContext<'_> {
             output.ignored = ignore_unreachable;
         }
         output.result.remove("_rplay_error");
+        if self.interrupt.is_triggered()
+            && matches!(output.status, Status::Failed | Status::Unreachable)
+        {
+            output.interrupted = true;
+        }
         output
     }
 
     async fn run_inner(&self) -> Result<TaskOutput, Diagnostic> {
-        if let Some(error) = &self.connection_error {
-            let mut result = Map::new();
-            result.insert("changed".into(), json!(false));
-            result.insert("unreachable".into(), json!(true));
-            result.insert("msg".into(), json!(error));
-            return Ok(TaskOutput::new(Status::Unreachable, result));
-        }
         let task = self.task;
         let items: Option<Vec<Value>> = match &task.loop_ {
             Some(crate::playbook::Loop::Items { kind, value }) => {
@@ -400,7 +437,8 @@ impl TaskContext<'_> {
                 output.notify.push(name);
             }
         }
-        if let Some(delegate) = self.delegate()? {
+        // A delegate named by the loop item has no one name for the whole task.
+        if let Some(delegate) = self.delegate(&self.scope).ok().flatten() {
             output.delegated_to = Some(delegate.clone());
             if keyword_bool(&self.common.delegate_facts, &self.templar, &self.scope)?
                 .unwrap_or(false)
@@ -411,15 +449,14 @@ impl TaskContext<'_> {
         Ok(())
     }
 
-    fn delegate(&self) -> Result<Option<String>, Diagnostic> {
+    /// `delegate_to`, rendered with `scope` (which holds the loop item in a loop).
+    fn delegate(&self, scope: &Scope) -> Result<Option<String>, Diagnostic> {
         match &self.common.delegate_to {
             None => Ok(None),
             Some(node) => {
-                let name = self.templar.render_text(
-                    &node.to_value().to_string(),
-                    &self.scope,
-                    &node.span,
-                )?;
+                let name =
+                    self.templar
+                        .render_text(&node.to_value().to_string(), scope, &node.span)?;
                 Ok(Some(name))
             }
         }
@@ -565,9 +602,11 @@ impl TaskContext<'_> {
             None => self.check,
         };
         let diff = keyword_bool(&self.common.diff, &self.templar, scope)?.unwrap_or(self.diff);
-        let transport = self.task_transport(scope)?;
-        let environment = self.environment(scope)?;
-        let _ = environment;
+        let transport = match self.task_transport(scope) {
+            Ok(transport) => transport,
+            Err(ConnectionError::Template(diagnostic)) => return Err(diagnostic),
+            Err(ConnectionError::Settings(message)) => return Ok(actions::unreachable(&message)),
+        };
         let context = actions::ActionContext {
             module,
             args: &args,
@@ -626,79 +665,146 @@ impl TaskContext<'_> {
     }
 
     /// The host's transport, or the delegate's, with become and environment applied.
-    fn task_transport(&self, scope: &Scope) -> Result<Option<TaskTransport>, Diagnostic> {
-        let base: Option<Arc<dyn Transport>> = match self.delegate()? {
-            Some(delegate) if is_local_name(&delegate) || self.is_local_host(&delegate) => {
-                Some(self.local.clone())
+    /// Connection and become variables come from the delegate's variables when the task
+    /// is delegated, as in Ansible; the `become` keywords stay the task's.
+    fn task_transport(&self, scope: &Scope) -> Result<Option<TaskTransport>, ConnectionError> {
+        let delegate = self.delegate(scope).map_err(ConnectionError::Template)?;
+        let keywords = self
+            .connection_keywords(scope)
+            .map_err(ConnectionError::Template)?;
+        let delegate = match delegate {
+            Some(name) if name == self.host => None,
+            Some(name) if is_local_name(&name) => {
+                let local = crate::transport::Opened {
+                    transport: self.local.clone(),
+                    user: current_user().unwrap_or_default(),
+                };
+                return self
+                    .wrap(local, BecomeChecks::local(), scope, scope)
+                    .map(Some)
+                    .map_err(ConnectionError::Template);
             }
-            Some(delegate) if delegate == self.host => self.transport.clone(),
-            Some(delegate) => {
-                return Err(Diagnostic::at(
-                    format!("cannot delegate to `{delegate}`: only local delegation is available in this build"),
-                    &self.task.span,
-                ))
-            }
-            None => self.transport.clone(),
+            Some(name) => Some((self.delegates)(&name)),
+            None => None,
         };
-        let Some(inner) = base else { return Ok(None) };
-        let (default_become, default_user, default_method) = &self.become_default;
-        let become_on = keyword_bool(&self.common.become_, &self.templar, scope)?
-            .unwrap_or(*default_become)
-            || scope_flag(scope, "ansible_become");
-        let become_ = if become_on {
-            let user = match &self.common.become_user {
-                Some(node) => {
-                    self.templar
-                        .render_text(&node.to_value().to_string(), scope, &node.span)?
+        let (connection, connection_scope) = match &delegate {
+            Some(delegate) if delegate.name != self.host => (&delegate.connection, &delegate.scope),
+            _ => (&self.connection, scope),
+        };
+        let opened = connection.transport(connection_scope, &keywords)?;
+        self.wrap(
+            opened,
+            connection.become_checks.clone(),
+            scope,
+            connection_scope,
+        )
+        .map(Some)
+        .map_err(ConnectionError::Template)
+    }
+
+    /// `connection:` and `remote_user:` of the task, play or block, rendered.
+    fn connection_keywords(&self, scope: &Scope) -> Result<ConnectionKeywords, Diagnostic> {
+        let render = |node: &Option<Node>| -> Result<Option<String>, Diagnostic> {
+            match node {
+                Some(node) => self
+                    .templar
+                    .render_text(&node.to_value().to_string(), scope, &node.span)
+                    .map(Some),
+                None => Ok(None),
+            }
+        };
+        Ok(ConnectionKeywords {
+            connection: render(&self.common.connection)?,
+            remote_user: render(&self.common.remote_user)?,
+        })
+    }
+
+    /// The transport with the task's `become` and `environment` applied. Keywords are
+    /// rendered with `scope`; `ansible_become_*` variables are read from
+    /// `connection_scope`, the delegate's when the task is delegated.
+    fn wrap(
+        &self,
+        opened: crate::transport::Opened,
+        become_checks: Arc<BecomeChecks>,
+        scope: &Scope,
+        connection_scope: &Scope,
+    ) -> Result<TaskTransport, Diagnostic> {
+        let defaults = &self.become_default;
+        let render = |node: &Option<Node>| -> Result<Option<String>, Diagnostic> {
+            match node {
+                Some(node) => self
+                    .templar
+                    .render_text(&node.to_value().to_string(), scope, &node.span)
+                    .map(Some),
+                None => Ok(None),
+            }
+        };
+        let variable = |names: &[&str]| -> Result<Option<String>, Diagnostic> {
+            for name in names {
+                if let Some(value) = connection_scope.get(name)? {
+                    if !value.is_undefined() && !value.is_none() {
+                        return Ok(Some(
+                            value
+                                .as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| value.to_string()),
+                        ));
+                    }
                 }
-                None => scope
-                    .get("ansible_become_user")
-                    .ok()
-                    .flatten()
-                    .map(|v| v.to_string())
-                    .or_else(|| default_user.clone())
+            }
+            Ok(None)
+        };
+        let become_on = keyword_bool(&self.common.become_, &self.templar, scope)?
+            .unwrap_or(defaults.enabled)
+            || scope_flag(connection_scope, "ansible_become");
+        let become_ = if become_on {
+            let user = match render(&self.common.become_user)? {
+                Some(user) => user,
+                None => variable(&["ansible_become_user"])?
+                    .or_else(|| defaults.user.clone())
                     .unwrap_or_else(|| "root".to_string()),
             };
-            let method = match &self.common.become_method {
-                Some(node) => {
-                    self.templar
-                        .render_text(&node.to_value().to_string(), scope, &node.span)?
-                }
-                None => default_method.clone().unwrap_or_else(|| "sudo".to_string()),
+            let method = match render(&self.common.become_method)? {
+                Some(method) => method,
+                None => variable(&["ansible_become_method"])?
+                    .or_else(|| defaults.method.clone())
+                    .unwrap_or_else(|| "sudo".to_string()),
             };
-            let flags = match &self.common.become_flags {
-                Some(node) => Some(self.templar.render_text(
-                    &node.to_value().to_string(),
-                    scope,
-                    &node.span,
-                )?),
-                None => None,
+            let flags = match render(&self.common.become_flags)? {
+                Some(flags) => Some(flags),
+                None => variable(&["ansible_become_flags"])?,
             };
-            // Becoming the user we already are is a no-op, as for a root Packer build.
-            if current_user().as_deref() == Some(user.as_str()) {
+            // The variables Ansible's sudo and su plugins read, then `-K`.
+            let method_password = if method == "su" {
+                ["ansible_su_pass", "ansible_su_password"]
+            } else {
+                ["ansible_sudo_pass", "ansible_sudo_password"]
+            };
+            let password = variable(&["ansible_become_password", "ansible_become_pass"])?
+                .or(variable(&method_password)?)
+                .map(Secret::new)
+                .or_else(|| defaults.password.clone());
+            // Becoming the user the host's commands already run as is a no-op, as for a
+            // root Packer build.
+            if opened.user == user {
                 None
             } else {
                 Some(Become {
                     user,
                     method,
                     flags,
+                    password,
                 })
             }
         } else {
             None
         };
-        Ok(Some(TaskTransport {
-            inner,
+        Ok(TaskTransport {
+            inner: opened.transport,
             become_,
             environment: self.environment(scope)?,
-        }))
-    }
-
-    fn is_local_host(&self, name: &str) -> bool {
-        self.inventory
-            .host_vars(name)
-            .get("ansible_connection")
-            .is_some_and(|v| v.as_str() == Some("local"))
+            become_checks,
+        })
     }
 }
 

@@ -2,13 +2,15 @@
 //! then key files (each with its `-cert.pub` certificate first when there is one), then
 //! the password, offered both as `password` and to `keyboard-interactive` prompts.
 //!
-//! Keys with a passphrase are skipped (there is no prompt yet): load them into the agent.
+//! An encrypted key is unlocked with `ansible_private_key_passphrase`, else with a
+//! passphrase asked once on the terminal (see [`key_files`]).
 
+use super::key_files::{self, KeySource};
 use super::ssh_settings::{Agent, SshSettings};
 use russh::client::{AuthResult, Handle, Handler, KeyboardInteractiveAuthResponse};
 use russh::keys::agent::client::AgentClient;
 use russh::keys::agent::AgentIdentity;
-use russh::keys::{load_openssh_certificate, load_secret_key, Certificate, PrivateKeyWithHashAlg};
+use russh::keys::{load_openssh_certificate, Certificate, PrivateKey, PrivateKeyWithHashAlg};
 use russh::MethodKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -62,12 +64,11 @@ impl Attempts {
     }
 }
 
-/// Authenticates as `settings.user`. `allow_password` is false when the host's key could
-/// not be trusted (checking off and the key changed): a password is then never sent.
+/// Authenticates as `settings.user`, once the host's key is trusted (a changed key never
+/// gets this far, so a password only goes to the host it belongs to).
 pub async fn authenticate<H: Handler>(
     handle: &mut Handle<H>,
     settings: &SshSettings,
-    allow_password: bool,
 ) -> Result<(), String> {
     let user = settings.user.as_str();
     let mut attempts = Attempts::default();
@@ -80,15 +81,11 @@ pub async fn authenticate<H: Handler>(
         }
     }
     if let Some(password) = &settings.password {
-        if !allow_password {
-            attempts
-                .skipped
-                .push("the password, since the host key could not be trusted".to_string());
-        } else if settings.password_authentication {
+        if settings.password_authentication {
             if attempts.server_allows(MethodKind::Password) {
                 attempts.tried.push("password".to_string());
                 let result = handle
-                    .authenticate_password(user, password.0.clone())
+                    .authenticate_password(user, password.expose())
                     .await
                     .map_err(|e| format!("authentication failed: {e}"))?;
                 if attempts.succeeded(result) {
@@ -96,13 +93,40 @@ pub async fn authenticate<H: Handler>(
                 }
             }
             if attempts.server_allows(MethodKind::KeyboardInteractive)
-                && keyboard_interactive(handle, user, &password.0, &mut attempts).await?
+                && keyboard_interactive(handle, user, password.expose(), &mut attempts).await?
             {
                 return Ok(());
             }
         }
     }
     Err(attempts.describe(user))
+}
+
+/// Reads and unlocks, before the connection's timeout starts, the keys that will be
+/// offered: those named (by `-i`, the inventory or `IdentityFile`) and the key text, and
+/// OpenSSH's default keys when no agent could offer a key first. A default key behind an
+/// agent is unlocked only if the agent's keys fail, as OpenSSH does.
+pub async fn unlock_keys(settings: &SshSettings) {
+    if !settings.pubkey_authentication {
+        return;
+    }
+    let passphrase = settings.private_key_passphrase.as_ref();
+    if let Some(text) = &settings.private_key {
+        let _ = key_files::load(&KeySource::Text(text.clone()), passphrase).await;
+    }
+    let agent = match &settings.agent {
+        Agent::None => false,
+        Agent::FromEnvironment => std::env::var_os("SSH_AUTH_SOCK").is_some(),
+        Agent::Socket(_) => true,
+    };
+    if agent && !settings.identity_files_named {
+        return;
+    }
+    for path in &settings.identity_files {
+        if path.exists() {
+            let _ = key_files::load(&KeySource::File(path.clone()), passphrase).await;
+        }
+    }
 }
 
 async fn try_agent<H: Handler>(
@@ -170,7 +194,22 @@ async fn try_key_files<H: Handler>(
     settings: &SshSettings,
     attempts: &mut Attempts,
 ) -> Result<bool, String> {
-    let user = settings.user.as_str();
+    let passphrase = settings.private_key_passphrase.as_ref();
+    if let Some(text) = &settings.private_key {
+        if attempts.server_allows(MethodKind::PublicKey) {
+            match key_files::load(&KeySource::Text(text.clone()), passphrase).await {
+                Ok(key) => {
+                    let label = "ansible_private_key".to_string();
+                    if try_key(handle, settings, key, label, &[], attempts).await? {
+                        return Ok(true);
+                    }
+                }
+                Err(reason) => attempts
+                    .skipped
+                    .push(format!("ansible_private_key ({reason})")),
+            }
+        }
+    }
     for path in &settings.identity_files {
         if !attempts.server_allows(MethodKind::PublicKey) {
             break;
@@ -182,52 +221,60 @@ async fn try_key_files<H: Handler>(
             }
             continue;
         }
-        let key = match load_secret_key(path, None) {
-            Ok(key) => Arc::new(key),
-            Err(russh::keys::Error::KeyIsEncrypted) => {
-                attempts
-                    .skipped
-                    .push(format!("{shown} (has a passphrase; add it to ssh-agent)"));
-                continue;
-            }
-            Err(error) => {
-                attempts.skipped.push(format!("{shown} ({error})"));
+        let key = match key_files::load(&KeySource::File(path.clone()), passphrase).await {
+            Ok(key) => key,
+            Err(reason) => {
+                attempts.skipped.push(format!("{shown} ({reason})"));
                 continue;
             }
         };
-        for certificate in certificates_for(path, &settings.certificate_files) {
-            if certificate.public_key() != key.public_key().key_data() {
-                continue;
-            }
-            attempts.tried.push(format!("{shown} with its certificate"));
-            let result = handle
-                .authenticate_openssh_cert(user, key.clone(), certificate)
-                .await
-                .map_err(|e| format!("authentication failed: {e}"))?;
-            if attempts.succeeded(result) {
-                return Ok(true);
-            }
+        let certificates = certificates_for(path, &settings.certificate_files);
+        if try_key(handle, settings, key, shown, &certificates, attempts).await? {
+            return Ok(true);
         }
-        let hash = if key.algorithm().is_rsa() {
-            handle
-                .best_supported_rsa_hash()
-                .await
-                .ok()
-                .flatten()
-                .flatten()
-        } else {
-            None
-        };
-        attempts.tried.push(shown);
+    }
+    Ok(false)
+}
+
+/// Offers one key: with each certificate made for it first, then plain.
+async fn try_key<H: Handler>(
+    handle: &mut Handle<H>,
+    settings: &SshSettings,
+    key: Arc<PrivateKey>,
+    shown: String,
+    certificates: &[Certificate],
+    attempts: &mut Attempts,
+) -> Result<bool, String> {
+    let user = settings.user.as_str();
+    for certificate in certificates {
+        if certificate.public_key() != key.public_key().key_data() {
+            continue;
+        }
+        attempts.tried.push(format!("{shown} with its certificate"));
         let result = handle
-            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
+            .authenticate_openssh_cert(user, key.clone(), certificate.clone())
             .await
             .map_err(|e| format!("authentication failed: {e}"))?;
         if attempts.succeeded(result) {
             return Ok(true);
         }
     }
-    Ok(false)
+    let hash = if key.algorithm().is_rsa() {
+        handle
+            .best_supported_rsa_hash()
+            .await
+            .ok()
+            .flatten()
+            .flatten()
+    } else {
+        None
+    };
+    attempts.tried.push(shown);
+    let result = handle
+        .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
+        .await
+        .map_err(|e| format!("authentication failed: {e}"))?;
+    Ok(attempts.succeeded(result))
 }
 
 /// `KEY-cert.pub` beside a key, then any `CertificateFile`.

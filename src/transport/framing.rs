@@ -23,7 +23,8 @@
 //! channel except through `cat` after the lengths. The files are fresh per command so a
 //! background process left writing to the previous ones cannot corrupt the next reply;
 //! they are deleted every [`CLEANUP_EVERY`] commands (one `rm`), and the whole directory
-//! when the helper exits.
+//! when the helper exits. An input file is emptied as soon as its command ends: it may
+//! hold a become password.
 //!
 //! Quoting happens here and only here: every word is single-quoted.
 
@@ -47,17 +48,22 @@ pub fn new_token() -> String {
 }
 
 /// Sets the helper up: a private directory for output files, removed when the helper
-/// exits (end of input, hang-up, or termination), then one empty reply to say it is ready.
+/// exits (end of input, hang-up, or termination), then one empty reply to say it is ready,
+/// whose status is the helper's process id (so rplay can stop its commands).
+///
+/// The signal traps remove the directory themselves: a signal that arrives while the
+/// shell is reading (a snippet cut short) is handled as the shell exits, and its trap's
+/// `exit` would otherwise pre-empt the `EXIT` trap.
 pub fn start_snippet(token: &str) -> String {
     format!(
         r#"rplay_d=$(mktemp -d "${{TMPDIR:-/tmp}}/rplay.XXXXXXXXXX") || exit 70
 case $rplay_d in *'
 '*) exit 70;; esac
 trap 'rm -rf "$rplay_d"' EXIT
-trap 'exit 129' HUP
-trap 'exit 141' PIPE
-trap 'exit 143' TERM
-printf '%s 0 0\n' '{token}'
+trap 'rm -rf "$rplay_d"; exit 129' HUP
+trap 'rm -rf "$rplay_d"; exit 141' PIPE
+trap 'rm -rf "$rplay_d"; exit 143' TERM
+printf '%s %d 0\n' '{token}' "$$"
 "#
     )
 }
@@ -146,8 +152,14 @@ pub fn command_snippet(exec: &Exec, token: &str, serial: u64) -> Result<String, 
         text.push_str(&quote(word));
     }
     text.push_str(&format!(") <{input} >{out} 2>{err}\n"));
+    text.push_str("rplay_rc=$?\n");
+    if exec.stdin.is_some() {
+        // The input may hold a become password or a file's secrets: empty it at once
+        // (a builtin, no process) rather than at the next cleanup.
+        text.push_str(&format!(": >{input}\n"));
+    }
     text.push_str(&format!(
-        "rplay_rc=$?\nif [ -s {out} ] || [ -s {err} ]; then printf '%s %d 1\\n' '{token}' \"$rplay_rc\"; wc -c {out} {err}; cat {out} {err}; else printf '%s %d 0\\n' '{token}' \"$rplay_rc\"; fi\n"
+        "if [ -s {out} ] || [ -s {err} ]; then printf '%s %d 1\\n' '{token}' \"$rplay_rc\"; wc -c {out} {err}; cat {out} {err}; else printf '%s %d 0\\n' '{token}' \"$rplay_rc\"; fi\n"
     ));
     if serial % CLEANUP_EVERY == CLEANUP_EVERY - 1 {
         text.push_str("rm -f \"$rplay_d\"/*\n");
@@ -280,7 +292,7 @@ mod tests {
         }
         let bytes = through_sh(&snippets, tmpdir);
         let (ready, mut position) = parse_reply(&bytes, &start).unwrap().unwrap();
-        assert_eq!(ready.rc, 0);
+        assert!(ready.rc > 1, "the ready reply carries the helper's pid");
         let mut outputs = Vec::new();
         for token in &tokens {
             let (output, used) = parse_reply(&bytes[position..], token)
@@ -371,6 +383,20 @@ mod tests {
             .flat_map(|kind| (n..n + 4).map(move |i| format!("{kind}{i} ")))
             .collect();
         assert_eq!(outputs.last().unwrap().stdout_text(), expected);
+    }
+
+    #[test]
+    fn a_commands_input_does_not_outlive_it() {
+        let outputs = run_all(&[
+            Exec::new(["cat"]).stdin(b"a password\n".to_vec()),
+            // Sizes of the helper's input files, from inside.
+            Exec::new(["sh", "-c", "cd \"$TMPDIR\"/rplay.* && wc -c i* | head -n 1"]),
+        ]);
+        assert_eq!(outputs[0].stdout, b"a password\n");
+        assert_eq!(
+            outputs[1].stdout_text().split_whitespace().next(),
+            Some("0")
+        );
     }
 
     #[test]

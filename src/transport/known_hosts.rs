@@ -19,25 +19,28 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 /// What to do with a host key that `known_hosts` does not vouch for.
+///
+/// A key that differs from the one recorded for the host is refused whatever the policy:
+/// it is what an impostor presents, and a rebuilt host is fixed by removing one line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostKeyChecking {
-    /// Refuse unknown and changed keys (`StrictHostKeyChecking yes`, the default).
+    /// Refuse unknown keys (`StrictHostKeyChecking yes`, the default).
     Strict,
-    /// Record an unknown key and go on; refuse a changed one (`accept-new`).
+    /// Record an unknown key and go on (`accept-new`). Ansible's `host_key_checking =
+    /// False` and `StrictHostKeyChecking no` mean this too: unlike `ssh -o
+    /// StrictHostKeyChecking=no`, they never let a changed key through.
     AcceptNew,
-    /// Record an unknown key and accept a changed one without recording it, as `ssh -o
-    /// StrictHostKeyChecking=no` does (Ansible's `host_key_checking = False`). Password
-    /// authentication is then refused, so a password never goes to an impostor.
-    Off,
 }
 
 impl HostKeyChecking {
-    /// Reads the spellings of `StrictHostKeyChecking` and of Ansible's boolean setting.
+    /// Reads the spellings of `StrictHostKeyChecking` and of Ansible's boolean setting;
+    /// `off` is the command line's word for Ansible's `False`.
     pub fn parse(text: &str) -> Option<HostKeyChecking> {
         match text.trim().to_ascii_lowercase().as_str() {
             "yes" | "true" | "on" | "1" | "strict" | "ask" => Some(HostKeyChecking::Strict),
-            "accept-new" | "accept_new" => Some(HostKeyChecking::AcceptNew),
-            "no" | "false" | "off" | "0" => Some(HostKeyChecking::Off),
+            "accept-new" | "accept_new" | "no" | "false" | "off" | "0" => {
+                Some(HostKeyChecking::AcceptNew)
+            }
             _ => None,
         }
     }
@@ -510,7 +513,10 @@ mod tests {
 
     #[test]
     fn settings_spellings() {
-        assert_eq!(HostKeyChecking::parse("False"), Some(HostKeyChecking::Off));
+        assert_eq!(
+            HostKeyChecking::parse("False"),
+            Some(HostKeyChecking::AcceptNew)
+        );
         assert_eq!(
             HostKeyChecking::parse("accept-new"),
             Some(HostKeyChecking::AcceptNew)

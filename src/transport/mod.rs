@@ -7,6 +7,7 @@
 mod auth;
 pub mod framing;
 pub mod host_pattern;
+pub mod key_files;
 pub mod known_hosts;
 pub mod ssh;
 pub mod ssh_config;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 
 /// Connection settings from the command line, applied to every host unless the inventory
 /// says otherwise.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ConnectionOptions {
     /// `-c`: the connection type for every host.
     pub connection: Option<String>,
@@ -34,26 +35,20 @@ pub struct ConnectionOptions {
     /// the operator's explicit choice for this run.
     pub host_key_checking: Option<HostKeyChecking>,
     /// `-k` / `--ask-pass`: the SSH password, unless `ansible_password` says otherwise.
-    pub password: Option<String>,
+    pub password: Option<crate::secret::Secret>,
     /// `--ssh-common-args`.
     pub ssh_common_args: Option<String>,
     /// `--ssh-extra-args`.
     pub ssh_extra_args: Option<String>,
+    /// Ctrl-C: running commands are stopped on the hosts.
+    pub interrupt: crate::interrupt::Interrupt,
 }
 
-impl std::fmt::Debug for ConnectionOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectionOptions")
-            .field("connection", &self.connection)
-            .field("remote_user", &self.remote_user)
-            .field("private_key", &self.private_key)
-            .field("timeout", &self.timeout)
-            .field("host_key_checking", &self.host_key_checking)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("ssh_common_args", &self.ssh_common_args)
-            .field("ssh_extra_args", &self.ssh_extra_args)
-            .finish()
-    }
+/// A host's transport and the user its commands run as before any `become`.
+#[derive(Clone)]
+pub struct Opened {
+    pub transport: Arc<dyn Transport>,
+    pub user: String,
 }
 
 /// The transport for one host. Building it does not connect: a connection opens on first
@@ -63,6 +58,15 @@ pub fn for_host(
     vars: &VarMap,
     options: &ConnectionOptions,
 ) -> Result<Arc<dyn Transport>, String> {
+    open(name, vars, options).map(|opened| opened.transport)
+}
+
+/// [`for_host`], with the user the host's commands run as.
+pub fn open(name: &str, vars: &VarMap, options: &ConnectionOptions) -> Result<Opened, String> {
+    // Read once per run: a thousand hosts need not read `/etc/passwd` a thousand times,
+    // and the environment does not change during a run.
+    static ENVIRONMENT: std::sync::OnceLock<ssh_settings::Environment> = std::sync::OnceLock::new();
+    let environment = ENVIRONMENT.get_or_init(ssh_settings::Environment::current);
     let connection = options
         .connection
         .clone()
@@ -77,16 +81,20 @@ pub fn for_host(
         })
         .unwrap_or_else(|| "ssh".to_string());
     match connection.as_str() {
-        "local" => Ok(Arc::new(rplay_modules::local::LocalTransport::new())),
+        "local" => Ok(Opened {
+            transport: Arc::new(rplay_modules::local::LocalTransport::new()),
+            user: environment.local_user.clone(),
+        }),
         // Ansible's other names for an SSH connection.
         "ssh" | "smart" | "paramiko" | "paramiko_ssh" | "ansible.builtin.ssh" => {
-            // Read once per run: a thousand hosts need not read `/etc/passwd` a thousand
-            // times, and the environment does not change during a run.
-            static ENVIRONMENT: std::sync::OnceLock<ssh_settings::Environment> =
-                std::sync::OnceLock::new();
-            let environment = ENVIRONMENT.get_or_init(ssh_settings::Environment::current);
             let settings = ssh_settings::resolve(name, vars, options, environment)?;
-            Ok(Arc::new(ssh::SshTransport::new(settings)))
+            Ok(Opened {
+                user: settings.user.clone(),
+                transport: Arc::new(ssh::SshTransport::with_interrupt(
+                    settings,
+                    options.interrupt.clone(),
+                )),
+            })
         }
         other => Err(format!(
             "connection type `{other}` for `{name}` is not available; use `ssh` or `local`"

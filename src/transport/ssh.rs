@@ -17,6 +17,7 @@ use super::auth;
 use super::framing;
 use super::known_hosts::{self, display_path, HostKeyChecking, KnownHosts, Verdict};
 use super::ssh_settings::SshSettings;
+use crate::interrupt::Interrupt;
 use futures::future::BoxFuture;
 use rplay_modules::transport::{get_with_commands, put_with_commands};
 use rplay_modules::{Exec, FileAttrs, Output, Transport, TransportError};
@@ -25,16 +26,24 @@ use russh::keys::{HashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{Channel, ChannelMsg};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::Semaphore;
 
 /// Most helper channels open at once on one connection.
 pub const MAX_HELPERS: usize = 4;
 
+/// How long a stopped command's helper may take to report before it is given up.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The error of a command cut short by Ctrl-C.
+const INTERRUPTED: &str = "interrupted by the user";
+
 /// A host reached over SSH.
 pub struct SshTransport {
     settings: Arc<SshSettings>,
+    /// Ctrl-C: commands running through this transport are stopped on the host.
+    interrupt: Interrupt,
     slot: tokio::sync::Mutex<Slot>,
     /// Connection attempts so far, read before waiting on `slot`: a caller that waited
     /// while another attempt failed gets that failure instead of trying again at once.
@@ -49,8 +58,14 @@ struct Slot {
 
 impl SshTransport {
     pub fn new(settings: SshSettings) -> SshTransport {
+        SshTransport::with_interrupt(settings, Interrupt::new())
+    }
+
+    /// A transport whose running commands are stopped when `interrupt` triggers.
+    pub fn with_interrupt(settings: SshSettings, interrupt: Interrupt) -> SshTransport {
         SshTransport {
             settings: Arc::new(settings),
+            interrupt,
             slot: tokio::sync::Mutex::new(Slot::default()),
             attempts: AtomicU64::new(0),
         }
@@ -99,6 +114,9 @@ impl SshTransport {
     }
 
     async fn run_exec(&self, exec: &Exec) -> Result<Output, TransportError> {
+        if self.interrupt.is_triggered() {
+            return Err(TransportError::Io(INTERRUPTED.to_string()));
+        }
         let connection = self.connection().await?;
         let _permit = connection
             .slots
@@ -123,16 +141,35 @@ impl SshTransport {
                 }
             }
         };
-        let result = match self.settings.command_timeout {
-            Some(limit) => tokio::time::timeout(limit, helper.run(exec))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(HelperError::Broken(format!(
-                        "the command did not finish within {} s",
-                        limit.as_secs_f64()
-                    )))
-                }),
-            None => helper.run(exec).await,
+        let pid = helper.pid;
+        let result = {
+            let run = helper.run(exec);
+            tokio::pin!(run);
+            let timeout = async {
+                match self.settings.command_timeout {
+                    Some(limit) => tokio::time::sleep(limit).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let outcome = tokio::select! {
+                result = &mut run => Ok(result),
+                () = timeout => Err(format!(
+                    "the command did not finish within {} s",
+                    self.settings.command_timeout.unwrap_or_default().as_secs_f64()
+                )),
+                () = self.interrupt.triggered() => Err(INTERRUPTED.to_string()),
+            };
+            match outcome {
+                Ok(result) => result,
+                Err(why) => {
+                    // Stop the command on the host rather than leave it running: the
+                    // helper's process group gets SIGTERM, and a command writing a file
+                    // removes its temporary file.
+                    connection.stop_helper(pid).await;
+                    let _ = tokio::time::timeout(STOP_GRACE, &mut run).await;
+                    Err(HelperError::Broken(why))
+                }
+            }
         };
         match result {
             Ok(output) => {
@@ -211,6 +248,25 @@ impl Connection {
         }
     }
 
+    /// Sends SIGTERM to a helper's process group (the helper is its session's leader,
+    /// so the group is its commands), from a channel of its own: the helper itself is busy
+    /// waiting for its command.
+    async fn stop_helper(&self, pid: u32) {
+        let command = format!("kill -TERM -- -{pid} 2>/dev/null || kill -TERM {pid}");
+        let stop = async {
+            let mut channel = self.handle.channel_open_session().await.ok()?;
+            channel.exec(true, command.as_bytes()).await.ok()?;
+            while let Some(message) = channel.wait().await {
+                if matches!(message, ChannelMsg::ExitStatus { .. } | ChannelMsg::Close) {
+                    break;
+                }
+            }
+            let _ = channel.close().await;
+            Some(())
+        };
+        let _ = tokio::time::timeout(STOP_GRACE, stop).await;
+    }
+
     async fn close(&self) {
         self.slots.close();
         let helpers: Vec<Helper> =
@@ -240,6 +296,8 @@ struct Helper {
     channel: Option<Channel<client::Msg>>,
     serial: u64,
     buffer: Vec<u8>,
+    /// The shell's process id on the host, from its ready reply.
+    pid: u32,
 }
 
 impl Helper {
@@ -255,6 +313,7 @@ impl Helper {
             channel: Some(channel),
             serial: 0,
             buffer: Vec::new(),
+            pid: 0,
         };
         let token = framing::new_token();
         let channel = helper.channel.as_ref().expect("channel");
@@ -267,7 +326,10 @@ impl Helper {
         sent.await
             .map_err(|e| HelperError::Lost(format!("cannot start a shell: {e}")))?;
         match helper.read_reply(&token).await {
-            Ok(_) => Ok(helper),
+            Ok(ready) => {
+                helper.pid = u32::try_from(ready.rc).unwrap_or(0);
+                Ok(helper)
+            }
             Err(HelperError::Broken(message)) => Err(HelperError::Broken(format!(
                 "cannot start the helper shell `/bin/sh`: {message}"
             ))),
@@ -378,6 +440,9 @@ impl Drop for Helper {
 }
 
 async fn connect_within_timeout(settings: &SshSettings) -> Result<Connection, TransportError> {
+    // A passphrase prompt must not eat into the connect timeout: keys that will be
+    // offered are unlocked first (once per run, see `key_files`).
+    auth::unlock_keys(settings).await;
     let limit = settings.connect_timeout;
     let through = if settings.jump_hosts.is_empty() {
         None
@@ -545,7 +610,7 @@ async fn connect(
         Some(refusal) => TransportError::Unreachable(refusal),
         None => fail(describe_russh_error(&error)),
     })?;
-    auth::authenticate(&mut handle, settings, !verdict.changed_key_accepted())
+    auth::authenticate(&mut handle, settings)
         .await
         .map_err(TransportError::Unreachable)?;
     Ok(Connection {
@@ -622,16 +687,11 @@ fn describe_russh_error(error: &russh::Error) -> String {
 #[derive(Default)]
 struct HostKeyOutcome {
     refusal: Mutex<Option<String>>,
-    changed_key_accepted: AtomicBool,
 }
 
 impl HostKeyOutcome {
     fn refusal(&self) -> Option<String> {
         self.refusal.lock().expect("outcome lock").clone()
-    }
-
-    fn changed_key_accepted(&self) -> bool {
-        self.changed_key_accepted.load(Ordering::SeqCst)
     }
 }
 
@@ -680,26 +740,15 @@ impl HostKeyHandler {
                 self.name,
                 display_path(&path)
             )),
-            Verdict::Changed { path, line } => {
-                let place = format!("{}:{line}", display_path(&path));
-                if self.policy == HostKeyChecking::Off {
-                    tracing::warn!(
-                        "host key for `{}` changed ({fingerprint}, see {place}); going on since host key checking is off, without password authentication",
-                        self.name
-                    );
-                    self.outcome
-                        .changed_key_accepted
-                        .store(true, Ordering::SeqCst);
-                    Ok(true)
-                } else {
-                    self.refuse(format!(
-                        "host key for `{}` changed ({fingerprint}): see {place}; if the host was rebuilt, remove that line (ssh-keygen -R '{}' -f {})",
-                        self.name,
-                        self.name,
-                        display_path(&path)
-                    ))
-                }
-            }
+            // Refused in every mode: accepting it would hand the session, and any password
+            // sent after it, to whoever holds the other key.
+            Verdict::Changed { path, line } => self.refuse(format!(
+                "host key for `{}` changed ({fingerprint}): see {}:{line}; if the host was rebuilt, remove that line (ssh-keygen -R '{}' -f {})",
+                self.name,
+                display_path(&path),
+                self.name,
+                display_path(&path)
+            )),
             Verdict::Unknown => match self.policy {
                 HostKeyChecking::Strict => self.refuse(format!(
                     "host key for `{}` is not known ({fingerprint}) and host key checking is strict: add it to {}, or use StrictHostKeyChecking=accept-new",
@@ -709,7 +758,7 @@ impl HostKeyHandler {
                         .map(display_path)
                         .unwrap_or_else(|| "known_hosts".to_string())
                 )),
-                HostKeyChecking::AcceptNew | HostKeyChecking::Off => {
+                HostKeyChecking::AcceptNew => {
                     self.record(key);
                     Ok(true)
                 }
@@ -733,18 +782,17 @@ impl client::Handler for HostKeyHandler {
                     .check_certificate(&self.name, &self.principal, certificate)
                 {
                     Ok(()) => Ok(true),
-                    Err(_) if self.policy == HostKeyChecking::Off => Ok(true),
-                    // As OpenSSH does, a certificate no CA vouches for may still carry a
-                    // key known_hosts lists as plain.
+                    // As OpenSSH does, a certificate no CA vouches for is checked as the
+                    // plain key it carries: known, changed or new by the same rules.
                     Err(reason) => {
                         let key = PublicKey::new(certificate.public_key().clone(), "");
-                        if self.known_hosts.check_key(&self.name, &key) == Verdict::Known {
-                            Ok(true)
-                        } else {
-                            self.refuse(format!(
-                                "host certificate for `{}` refused: {reason}",
-                                self.name
-                            ))
+                        match self.known_hosts.check_key(&self.name, &key) {
+                            Verdict::Unknown if self.policy == HostKeyChecking::Strict => self
+                                .refuse(format!(
+                                    "host certificate for `{}` refused: {reason}",
+                                    self.name
+                                )),
+                            _ => self.check_key(&key),
                         }
                     }
                 }

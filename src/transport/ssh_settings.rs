@@ -24,15 +24,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// forget idle flows.
 pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 
-/// A password, kept out of `Debug` output and logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::secret::Secret;
 
 /// Where the SSH agent is found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +54,10 @@ pub struct SshSettings {
     pub pubkey_authentication: bool,
     pub password_authentication: bool,
     pub password: Option<Secret>,
+    /// A key given as text (`ansible_private_key`), tried before the key files.
+    pub private_key: Option<Secret>,
+    /// Unlocks encrypted keys without asking (`ansible_private_key_passphrase`).
+    pub private_key_passphrase: Option<Secret>,
     pub host_key_checking: HostKeyChecking,
     /// Files searched for host keys; an accepted new key goes to the first user file.
     pub user_known_hosts_files: Vec<PathBuf>,
@@ -306,8 +302,8 @@ pub fn resolve(
     }
     apply_config_files(&original_host, &config, environment, &mut ssh);
 
-    // Ansible's own switch: `False` turns checking off whatever ssh options say; `True`
-    // leaves the decision to them.
+    // Ansible's own switch: `False` accepts (and records) unknown keys whatever ssh
+    // options say; `True` leaves the decision to them. Changed keys are always refused.
     let ansible_checking = variable(
         vars,
         &["ansible_host_key_checking", "ansible_ssh_host_key_checking"],
@@ -316,7 +312,7 @@ pub fn resolve(
     .and_then(|text| boolean(&text));
     let host_key_checking = match (options.host_key_checking, ansible_checking) {
         (Some(choice), _) => choice,
-        (None, Some(false)) => HostKeyChecking::Off,
+        (None, Some(false)) => HostKeyChecking::AcceptNew,
         _ => match ssh.get("stricthostkeychecking") {
             Some(text) => HostKeyChecking::parse(text).ok_or_else(|| {
                 format!("`StrictHostKeyChecking {text}` for `{name}` is not yes, no or accept-new")
@@ -332,11 +328,22 @@ pub fn resolve(
             "ansible_ssh_password",
         ],
     )
-    .or_else(|| options.password.clone())
-    .map(Secret);
+    .map(Secret::new)
+    .or_else(|| options.password.clone());
 
     let mut settings = finish(name, &original_host, &ssh, environment, host_key_checking)?;
     settings.password = password;
+    settings.private_key =
+        variable(vars, &["ansible_private_key", "ansible_ssh_private_key"]).map(Secret::new);
+    settings.private_key_passphrase = variable(
+        vars,
+        &[
+            "ansible_private_key_passphrase",
+            "ansible_ssh_private_key_passphrase",
+        ],
+    )
+    .or_else(|| environment.variable("ANSIBLE_PRIVATE_KEY_PASSPHRASE"))
+    .map(Secret::new);
     let jumps = match ssh.get("proxyjump") {
         Some(spec) if !spec.eq_ignore_ascii_case("none") => spec.to_string(),
         _ => String::new(),
@@ -516,6 +523,8 @@ fn finish(
         pubkey_authentication: yes("pubkeyauthentication", true),
         password_authentication: yes("passwordauthentication", true),
         password: None,
+        private_key: None,
+        private_key_passphrase: None,
         host_key_checking,
         user_known_hosts_files,
         global_known_hosts_files,
@@ -587,6 +596,8 @@ fn resolve_jump(
         }
     }
     hop.identity_files_named |= target.identity_files_named;
+    hop.private_key = target.private_key.clone();
+    hop.private_key_passphrase = target.private_key_passphrase.clone();
     hop.proxy_command = None;
     Ok(hop)
 }
@@ -670,7 +681,7 @@ mod tests {
         );
         assert_eq!(settings.connect_timeout, Duration::from_secs(3));
         assert_eq!(settings.host_key_name(), "[127.0.0.1]:22001");
-        assert_eq!(settings.password, Some(Secret("hunter2".into())));
+        assert_eq!(settings.password, Some(Secret::new("hunter2")));
         assert!(!format!("{settings:?}").contains("hunter2"));
         assert_eq!(settings.jump_hosts.len(), 1);
         let jump = &settings.jump_hosts[0];
@@ -682,22 +693,22 @@ mod tests {
     }
 
     #[test]
-    fn ansible_false_turns_checking_off_and_the_command_line_wins() {
+    fn ansible_false_accepts_new_keys_and_the_command_line_wins() {
         let home = tempfile::tempdir().unwrap();
         let mut env = environment(home.path());
         env.variables
             .insert("ANSIBLE_HOST_KEY_CHECKING".into(), "False".into());
         let settings = resolve("h", &VarMap::new(), &ConnectionOptions::default(), &env).unwrap();
-        assert_eq!(settings.host_key_checking, HostKeyChecking::Off);
+        assert_eq!(settings.host_key_checking, HostKeyChecking::AcceptNew);
         let vars = vars(&[("ansible_host_key_checking", Value::from(true))]);
         let settings = resolve("h", &vars, &ConnectionOptions::default(), &env).unwrap();
         assert_eq!(settings.host_key_checking, HostKeyChecking::Strict);
         let options = ConnectionOptions {
-            host_key_checking: Some(HostKeyChecking::AcceptNew),
+            host_key_checking: Some(HostKeyChecking::Strict),
             ..Default::default()
         };
         let settings = resolve("h", &VarMap::new(), &options, &env).unwrap();
-        assert_eq!(settings.host_key_checking, HostKeyChecking::AcceptNew);
+        assert_eq!(settings.host_key_checking, HostKeyChecking::Strict);
     }
 
     #[test]

@@ -15,8 +15,10 @@
 #                               localhost), for `@cert-authority` lines
 #   ports                       the ports, one per line
 #   hN/                         host N: its host key and certificate, sshd_config,
-#                               sshd.pid, sshd.log, port, and tmp/, the TMPDIR of its
-#                               sessions (so what a session leaves behind stays here)
+#                               sshd.pid, sshd.log, port, tmp/, the TMPDIR of its
+#                               sessions (so what a session leaves behind stays here),
+#                               and home/, their HOME (so the login shell does not run
+#                               this machine's ~/.bashrc, which may be slow: pyenv)
 set -euo pipefail
 
 sshd=/usr/sbin/sshd
@@ -32,18 +34,23 @@ usage() {
 }
 
 stop() {
-  local dir=$1 pidfile pid tries
+  local dir=$1 pidfile pid tries state pids=()
+  # Signal every daemon first, then wait for them together: stopping 200 hosts one by
+  # one would wait for each in turn.
   for pidfile in "$dir"/h*/sshd.pid; do
     [[ -f $pidfile ]] || continue
     pid=$(cat "$pidfile")
     # Only the daemon this rig started: its pid file names it.
-    if kill "$pid" 2>/dev/null; then
-      for ((tries = 0; tries < 50; tries++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-      done
-    fi
+    kill "$pid" 2>/dev/null && pids+=("$pid")
     rm -f "$pidfile"
+  done
+  for pid in "${pids[@]}"; do
+    for ((tries = 0; tries < 50; tries++)); do
+      # Gone, or exited and waiting for init to reap it (a zombie holds no port).
+      state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || break
+      [[ -z $state || $state == Z ]] && break
+      sleep 0.1
+    done
   done
 }
 
@@ -91,7 +98,7 @@ start() {
   local i port=$base attempts=0 host
   for ((i = 1; i <= count; i++)); do
     host=$dir/h$i
-    mkdir -p "$host/tmp"
+    mkdir -p "$host/tmp" "$host/home"
     rm -f "$host/ssh_host_ed25519_key" "$host/ssh_host_ed25519_key.pub" "$host/ssh_host_ed25519_key-cert.pub"
     ssh-keygen -q -t ed25519 -N '' -C "h$i" -f "$host/ssh_host_ed25519_key"
     ssh-keygen -q -s "$dir/host_ca" -I "h$i" -h -n 127.0.0.1,localhost "$host/ssh_host_ed25519_key.pub"
@@ -118,7 +125,7 @@ AllowTcpForwarding yes
 MaxStartups 200:30:400
 LogLevel VERBOSE
 Subsystem sftp internal-sftp
-SetEnv TMPDIR=$host/tmp
+SetEnv TMPDIR=$host/tmp HOME=$host/home
 EOF
       if start_daemon "$host"; then
         break

@@ -378,6 +378,8 @@ def main():
     parser.add_argument("--scale", type=int, default=1000,
                         help="hosts for rplay alone with its peak memory (0: skip)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
+    parser.add_argument("--append", action="store_true",
+                        help="add this run's section to --out instead of replacing it")
     args = parser.parse_args()
 
     counts = [int(n) for n in args.hosts.split(",") if n]
@@ -483,7 +485,10 @@ def main():
             "```", *[e[:1500] for e in errors], "```", ""]
     text = "\n".join(report)
     print(text)
-    Path(args.out).write_text(text)
+    out = Path(args.out)
+    if args.append and out.exists():
+        text = out.read_text().rstrip("\n") + "\n\n" + text.replace("# Benchmark results", "## More hosts", 1)
+    out.write_text(text)
     log(f"written to {args.out}")
     shutil.rmtree(work, ignore_errors=True)
     return 1 if errors else 0

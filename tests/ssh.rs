@@ -1522,3 +1522,131 @@ fn building_a_transport_does_not_connect() {
     assert_eq!(output.rc, 0);
     assert_eq!(rig.logins(1), 1);
 }
+
+fn keygen(args: &[&str]) {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-N", ""])
+        .args(args)
+        .status()
+        .expect("running ssh-keygen");
+    assert!(status.success(), "ssh-keygen {args:?}");
+}
+
+#[test]
+fn rsa_and_ecdsa_keys_the_agent_and_user_certificates_log_in() {
+    let rig = Rig::start(1);
+    rig.write(
+        "playbook.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: 'true'\n",
+    );
+    let key = |name: &str| rig.path(name).display().to_string();
+    let inventory = |key_file: Option<&str>| {
+        let mut text = format!(
+            "h1 ansible_host=127.0.0.1 ansible_port={} ansible_user=root ansible_ssh_common_args='-o UserKnownHostsFile={}'",
+            rig.port(1),
+            rig.path("known_hosts").display()
+        );
+        if let Some(key_file) = key_file {
+            text.push_str(&format!(" ansible_ssh_private_key_file={key_file}"));
+        }
+        text + "\n"
+    };
+    let authorize = |public: &str| {
+        let mut keys = rig.text("authorized_keys");
+        keys.push_str(&rig.text(public));
+        rig.write("authorized_keys", &keys);
+    };
+    let accepted = || {
+        rig.text("h1/sshd.log")
+            .lines()
+            .filter(|line| line.contains("Accepted publickey for root"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+
+    // RSA and ECDSA key files, each listed in authorized_keys.
+    for (kind, logged) in [("rsa", ": RSA SHA256:"), ("ecdsa", ": ECDSA SHA256:")] {
+        keygen(&["-t", kind, "-f", &key(&format!("id_{kind}"))]);
+        authorize(&format!("id_{kind}.pub"));
+        rig.write("inventory", &inventory(Some(&key(&format!("id_{kind}")))));
+        let run = rig.rplay(&[]);
+        run.assert_status(0);
+        assert!(
+            accepted().last().is_some_and(|line| line.contains(logged)),
+            "{kind}: {:?}",
+            accepted()
+        );
+    }
+
+    // A key no authorized_keys lists, with a certificate from the CA the host trusts.
+    keygen(&["-t", "ed25519", "-f", &key("id_certified")]);
+    keygen(&[
+        "-s",
+        &key("user_ca"),
+        "-I",
+        "rplay-test-user",
+        "-n",
+        "root",
+        &key("id_certified.pub"),
+    ]);
+    rig.write("inventory", &inventory(Some(&key("id_certified"))));
+    let run = rig.rplay(&[]);
+    run.assert_status(0);
+    assert!(
+        accepted().last().is_some_and(
+            |line| line.contains("ED25519-CERT") && line.contains("ID rplay-test-user")
+        ),
+        "{:?}",
+        accepted()
+    );
+
+    // No key file at all: the agent holds the only key that works.
+    keygen(&["-t", "ed25519", "-f", &key("id_agent")]);
+    authorize("id_agent.pub");
+    let socket = rig.path("agent.sock");
+    let agent = Command::new("ssh-agent")
+        .args(["-D", "-a"])
+        .arg(&socket)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("running ssh-agent");
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _agent = Stop(agent);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "ssh-agent made no socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let added = Command::new("ssh-add")
+        .arg(key("id_agent"))
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .expect("running ssh-add");
+    assert!(added.status.success(), "{added:?}");
+    let fingerprint = Command::new("ssh-keygen")
+        .args(["-l", "-f"])
+        .arg(key("id_agent.pub"))
+        .output()
+        .expect("running ssh-keygen -l");
+    let fingerprint = String::from_utf8_lossy(&fingerprint.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("a fingerprint")
+        .to_string();
+    rig.write("inventory", &inventory(None));
+    let run = rig.rplay(&[("SSH_AUTH_SOCK", socket.to_str().unwrap())]);
+    run.assert_status(0);
+    assert!(
+        accepted()
+            .last()
+            .is_some_and(|line| line.contains(&fingerprint)),
+        "the agent's key {fingerprint} logged in: {:?}",
+        accepted()
+    );
+}

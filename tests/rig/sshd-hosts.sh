@@ -11,6 +11,7 @@
 # What DIR holds afterwards:
 #   id_ed25519, id_ed25519.pub  the client key every host accepts (kept if already there)
 #   known_hosts                 `[127.0.0.1]:PORT key` for every host
+#   user_ca, user_ca.pub        a CA every host trusts for user certificates (TrustedUserCAKeys)
 #   host_ca.pub                 a CA that signed every host key (principals 127.0.0.1 and
 #                               localhost), for `@cert-authority` lines
 #   ports                       the ports, one per line
@@ -93,6 +94,7 @@ start() {
   [[ -f $dir/id_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C rplay-test -f "$dir/id_ed25519"
   cp "$dir/id_ed25519.pub" "$dir/authorized_keys"
   [[ -f $dir/host_ca ]] || ssh-keygen -q -t ed25519 -N '' -C rplay-test-host-ca -f "$dir/host_ca"
+  [[ -f $dir/user_ca ]] || ssh-keygen -q -t ed25519 -N '' -C rplay-test-user-ca -f "$dir/user_ca"
   : >"$dir/known_hosts"
   : >"$dir/ports"
   local i port=$base attempts=0 host
@@ -115,6 +117,7 @@ ListenAddress 127.0.0.1
 HostKey $host/ssh_host_ed25519_key
 HostCertificate $host/ssh_host_ed25519_key-cert.pub
 AuthorizedKeysFile $dir/authorized_keys
+TrustedUserCAKeys $dir/user_ca.pub
 PidFile $host/sshd.pid
 UsePAM no
 StrictModes no

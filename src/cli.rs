@@ -761,44 +761,9 @@ fn doc_command(args: DocArgs) -> Result<i32, Diagnostic> {
                     Diagnostic::new(format!("no module named `{name}`")).suggest(&name, known)
                 );
             };
-            print!("{}", module_doc(spec.doc));
+            let sources: Vec<&str> = rplay_modules::MODULES.iter().map(|m| m.doc).collect();
+            print!("{}", crate::doc::module_doc(spec.doc, &sources));
             Ok(0)
         }
     }
-}
-
-/// A module's doc: its opening `//!` block and the `///` line of each argument.
-fn module_doc(source: &str) -> String {
-    let mut out = String::new();
-    for line in source.lines() {
-        if let Some(text) = line.strip_prefix("//!") {
-            out.push_str(text.strip_prefix(' ').unwrap_or(text));
-            out.push('\n');
-        }
-    }
-    out.push_str("\nArguments:\n");
-    let mut pending_doc: Vec<String> = Vec::new();
-    let mut in_args = false;
-    for line in source.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with("pub struct") && trimmed.contains("Args") {
-            in_args = true;
-            continue;
-        }
-        if in_args && trimmed == "}" {
-            in_args = false;
-            continue;
-        }
-        if !in_args {
-            continue;
-        }
-        if let Some(doc) = trimmed.strip_prefix("///") {
-            pending_doc.push(doc.trim().to_string());
-        } else if let Some(field) = trimmed.strip_prefix("pub ") {
-            let name = field.split(':').next().unwrap_or_default().trim();
-            out.push_str(&format!("  {name:<20} {}\n", pending_doc.join(" ")));
-            pending_doc.clear();
-        }
-    }
-    out
 }

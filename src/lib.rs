@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod diagnostic;
+pub mod doc;
 pub mod executor;
 pub mod interrupt;
 pub mod inventory;

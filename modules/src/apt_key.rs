@@ -23,6 +23,7 @@
 //! ```
 
 use crate::apt_sources;
+use crate::args::Presence;
 use crate::args::{ansible_bool, Args};
 use crate::plan::{Plan, Step};
 use crate::registry::ModuleSpec;
@@ -45,14 +46,6 @@ pub static SPEC: ModuleSpec = ModuleSpec {
 /// trusts for every source.
 const TRUSTED: &str = "/etc/apt/trusted.gpg";
 const TRUSTED_PARTS: &str = "/etc/apt/trusted.gpg.d";
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyState {
-    #[default]
-    Present,
-    Absent,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,7 +71,7 @@ pub struct AptKeyArgs {
     pub keyserver: Option<String>,
     /// `present` or `absent`.
     #[serde(default)]
-    pub state: KeyState,
+    pub state: Presence,
     /// Check the TLS certificate of `url`.
     #[serde(default = "yes", deserialize_with = "ansible_bool::deserialize")]
     pub validate_certs: bool,
@@ -108,7 +101,7 @@ impl Args for AptKeyArgs {
         if self.keyserver.is_some() && self.id.is_none() {
             return Err(ArgError::new("Missing key_id, required with keyserver."));
         }
-        if self.state == KeyState::Absent && self.id.is_none() {
+        if self.state == Presence::Absent && self.id.is_none() {
             return Err(ArgError::new("key is required to remove a key").at("id"));
         }
         if let Some(id) = &self.id {
@@ -450,10 +443,10 @@ impl Module for AptKeyArgs {
             let before = listed_ids(&existing, short);
             let present = existing.iter().any(|k| !k.expired && id.matches(k));
             let plan = match self.state {
-                KeyState::Present if present => {
+                Presence::Present if present => {
                     Plan::ok(format!("the key {} is already in the keyring", id.full))
                 }
-                KeyState::Present => {
+                Presence::Present => {
                     let (data, keys) = match material {
                         Some(found) => found,
                         None => {
@@ -506,10 +499,10 @@ impl Module for AptKeyArgs {
                     )
                     .with("after", json!(after))
                 }
-                KeyState::Absent if !present => {
+                Presence::Absent if !present => {
                     Plan::ok(format!("the key {} is not in the keyring", id.full))
                 }
-                KeyState::Absent => {
+                Presence::Absent => {
                     let mut steps = Vec::new();
                     let mut files: Vec<&str> = existing
                         .iter()

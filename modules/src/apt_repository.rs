@@ -25,6 +25,7 @@
 use crate::apt::update_argv;
 use crate::apt_sources::{self, HostFile, SOURCES_LIST, SOURCES_PARTS};
 use crate::args::file_mode::{self, Mode};
+use crate::args::Presence;
 use crate::args::{ansible_bool, Args};
 use crate::dpkg::apt_exec;
 use crate::file::text_diff;
@@ -47,14 +48,6 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     build: crate::registry::build::<AptRepositoryArgs>,
 };
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RepositoryState {
-    #[default]
-    Present,
-    Absent,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AptRepositoryArgs {
@@ -62,7 +55,7 @@ pub struct AptRepositoryArgs {
     pub repo: String,
     /// `present` or `absent`.
     #[serde(default)]
-    pub state: RepositoryState,
+    pub state: Presence,
     /// Mode of a file the line is added to; by default a new file gets 0644 and an
     /// existing one keeps its mode.
     #[serde(default, deserialize_with = "file_mode::deserialize")]
@@ -311,7 +304,7 @@ impl Module for AptRepositoryArgs {
             let is_it = |line: &Line| line.kind == LineKind::Source && line.source == source;
 
             match self.state {
-                RepositoryState::Present => {
+                Presence::Present => {
                     let mut found = false;
                     for file in &mut files {
                         for line in file.lines.iter_mut().filter(|l| is_it(l)) {
@@ -340,7 +333,7 @@ impl Module for AptRepositoryArgs {
                         }
                     }
                 }
-                RepositoryState::Absent => {
+                Presence::Absent => {
                     for file in &mut files {
                         file.lines.retain(|line| !(is_it(line) && line.enabled));
                     }
@@ -417,8 +410,8 @@ impl Module for AptRepositoryArgs {
 
             let mut plan = if steps.is_empty() {
                 Plan::ok(match self.state {
-                    RepositoryState::Present => format!("{source} is already an enabled source"),
-                    RepositoryState::Absent => format!("{source} is not an enabled source"),
+                    Presence::Present => format!("{source} is already an enabled source"),
+                    Presence::Absent => format!("{source} is not an enabled source"),
                 })
             } else {
                 if self.update_cache {
@@ -438,8 +431,8 @@ impl Module for AptRepositoryArgs {
                     steps.push(Step::capture(apt_exec(argv)));
                 }
                 let verb = match self.state {
-                    RepositoryState::Present => "add",
-                    RepositoryState::Absent => "remove",
+                    Presence::Present => "add",
+                    Presence::Absent => "remove",
                 };
                 Plan::change(format!("{verb} {source}"), steps)
             };
@@ -458,8 +451,8 @@ impl Module for AptRepositoryArgs {
 impl AptRepositoryArgs {
     fn state_name(&self) -> Value {
         match self.state {
-            RepositoryState::Present => json!("present"),
-            RepositoryState::Absent => json!("absent"),
+            Presence::Present => json!("present"),
+            Presence::Absent => json!("absent"),
         }
     }
 }

@@ -18,6 +18,7 @@
 //! ```
 
 use crate::args::file_mode::{self, Mode};
+use crate::args::Presence;
 use crate::args::{ansible_bool, Args};
 use crate::file::{attribute_diff, text, text_diff, EditedFile, Wanted};
 use crate::lineinfile::search_line;
@@ -38,15 +39,6 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     build: crate::registry::build::<BlockinfileArgs>,
 };
 
-/// Whether the block should be in the file.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BlockState {
-    #[default]
-    Present,
-    Absent,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlockinfileArgs {
@@ -55,7 +47,7 @@ pub struct BlockinfileArgs {
     pub path: String,
     /// `present` puts the block in, `absent` removes it.
     #[serde(default)]
-    pub state: BlockState,
+    pub state: Presence,
     /// The marker line template; `{mark}` becomes `marker_begin` or `marker_end`.
     #[serde(default = "default_marker")]
     pub marker: String,
@@ -157,7 +149,7 @@ impl BlockinfileArgs {
 
     /// Ansible's edit: `lines` becomes the file's new lines.
     fn edit(&self, original: Option<&[u8]>) -> Result<Vec<u8>, ModuleError> {
-        let present = self.state == BlockState::Present;
+        let present = self.state == Presence::Present;
         let mut lines = split_lines(original.unwrap_or_default());
         let insertion = self
             .insert_regex()
@@ -291,7 +283,7 @@ impl Module for BlockinfileArgs {
                 if !self.create {
                     return Err(ModuleError::failed(format!("Path {path} does not exist !")));
                 }
-                if self.state == BlockState::Absent {
+                if self.state == Presence::Absent {
                     let message = format!("File {path} not present");
                     return Ok(Plan::ok(message.clone()).with("msg", message));
                 }
@@ -301,7 +293,7 @@ impl Module for BlockinfileArgs {
                 Some(before) if *before == after => None,
                 None => Some("File created"),
                 Some(_)
-                    if self.state == BlockState::Absent
+                    if self.state == Presence::Absent
                         || self.block.as_deref().unwrap_or_default().is_empty() =>
                 {
                     Some("Block removed")

@@ -23,6 +23,7 @@
 
 use crate::apt_sources::{self, HostFile, KEYRINGS, SOURCES_PARTS};
 use crate::args::file_mode::{self, Mode};
+use crate::args::Presence;
 use crate::args::{ansible_bool, list_or_csv, Args};
 use crate::file::{mkdir_step, octal, text_diff};
 use crate::plan::{Plan, Step};
@@ -43,14 +44,6 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     free_form: None,
     build: crate::registry::build::<Deb822RepositoryArgs>,
 };
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RepositoryState {
-    #[default]
-    Present,
-    Absent,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,7 +113,7 @@ pub struct Deb822RepositoryArgs {
     pub mode: Option<Mode>,
     /// `present` or `absent`.
     #[serde(default)]
-    pub state: RepositoryState,
+    pub state: Presence,
     /// Where `/` is, for tests that work in a scratch directory.
     #[serde(skip)]
     pub root: String,
@@ -322,7 +315,7 @@ impl Module for Deb822RepositoryArgs {
             let sources_path = self.sources_path(&slug);
             let keys = [self.key_path(&slug, "asc"), self.key_path(&slug, "gpg")];
 
-            if self.state == RepositoryState::Absent {
+            if self.state == Presence::Absent {
                 let mut wanted = vec![sources_path.clone()];
                 wanted.extend(keys.iter().cloned());
                 let found = apt_sources::read_files(transport, None, &wanted).await?;

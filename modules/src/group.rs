@@ -30,23 +30,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     build: crate::registry::build::<GroupArgs>,
 };
 
-/// Whether the account should exist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Presence {
-    #[default]
-    Present,
-    Absent,
-}
-
-impl Presence {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Presence::Present => "present",
-            Presence::Absent => "absent",
-        }
-    }
-}
+pub use crate::args::Presence;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

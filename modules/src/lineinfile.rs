@@ -17,6 +17,7 @@
 //! ```
 
 use crate::args::file_mode::{self, Mode};
+use crate::args::Presence;
 use crate::args::{ansible_bool, Args};
 use crate::file::{attribute_diff, text, text_diff, EditedFile, Wanted};
 use crate::plan::Plan;
@@ -36,15 +37,6 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     build: crate::registry::build::<LineinfileArgs>,
 };
 
-/// Whether the line should be in the file.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LineState {
-    #[default]
-    Present,
-    Absent,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LineinfileArgs {
@@ -53,7 +45,7 @@ pub struct LineinfileArgs {
     pub path: String,
     /// `present` puts the line in, `absent` removes every matching line.
     #[serde(default)]
-    pub state: LineState,
+    pub state: Presence,
     /// A Python regular expression for the line to replace (or, with `absent`, remove).
     #[serde(default, alias = "regex")]
     pub regexp: Option<String>,
@@ -130,7 +122,7 @@ impl Args for LineinfileArgs {
             }
         }
         match self.state {
-            LineState::Present => {
+            Presence::Present => {
                 if self.backrefs && self.regexp.is_none() {
                     return Err(ArgError::new("`regexp` is required with `backrefs: true`"));
                 }
@@ -138,7 +130,7 @@ impl Args for LineinfileArgs {
                     return Err(ArgError::new("`line` is required with `state: present`"));
                 }
             }
-            LineState::Absent => {
+            Presence::Absent => {
                 if self.regexp.is_none() && self.search_string.is_none() && self.line.is_none() {
                     return Err(ArgError::new(
                         "one of `line`, `search_string` or `regexp` is required with `state: absent`",
@@ -194,7 +186,7 @@ impl Module for LineinfileArgs {
             let before = file.content.clone().unwrap_or_default();
             let mut lines = read_lines(&before);
             let (message, found) = match self.state {
-                LineState::Present => {
+                Presence::Present => {
                     if file.content.is_none() && !self.create {
                         return Ok(Plan::fail(format!("Destination {path} does not exist !"))
                             .with("rc", 257));
@@ -203,7 +195,7 @@ impl Module for LineinfileArgs {
                         present(&mut lines, self, &regexes).map_err(ModuleError::Failed)?;
                     (message, None)
                 }
-                LineState::Absent => {
+                Presence::Absent => {
                     if file.content.is_none() {
                         return Ok(Plan::ok("file not present").with("msg", "file not present"));
                     }
@@ -231,8 +223,8 @@ impl Module for LineinfileArgs {
             let message = edit.message(message.as_deref().unwrap_or_default());
             let mut plan = if edit.steps.is_empty() {
                 Plan::ok(match self.state {
-                    LineState::Present => format!("{path} already has the line"),
-                    LineState::Absent => format!("{path} has no matching line"),
+                    Presence::Present => format!("{path} already has the line"),
+                    Presence::Absent => format!("{path} has no matching line"),
                 })
             } else {
                 Plan::change(message.clone(), edit.steps.clone())

@@ -761,7 +761,11 @@ fn doc_command(args: DocArgs) -> Result<i32, Diagnostic> {
                     Diagnostic::new(format!("no module named `{name}`")).suggest(&name, known)
                 );
             };
-            let sources: Vec<&str> = rplay_modules::MODULES.iter().map(|m| m.doc).collect();
+            let sources: Vec<&str> = rplay_modules::MODULES
+                .iter()
+                .map(|m| m.doc)
+                .chain(rplay_modules::SHARED_SOURCES.iter().copied())
+                .collect();
             print!("{}", crate::doc::module_doc(spec.doc, &sources));
             Ok(0)
         }

@@ -58,6 +58,9 @@ pub mod wait_for;
 mod testing;
 
 pub use args::{ArgError, Args};
+
+/// Sources of the types modules share in their arguments, for `rplay doc`.
+pub const SHARED_SOURCES: &[&str] = &[include_str!("args.rs")];
 pub use plan::{CheckSupport, Diff, FollowUp, Plan, Settle, Step};
 pub use registry::{lookup, ModuleSpec, MODULES};
 pub use transport::{Exec, FileAttrs, Output, Transport, TransportError};

@@ -156,3 +156,49 @@ fn systemd_starts_enables_and_masks_real_units() {
         missing.stdout
     );
 }
+
+#[test]
+fn without_a_running_systemd_units_are_enabled_offline_and_state_is_refused() {
+    // A network-namespace target is a chroot with sshd and no systemd as PID 1: what an
+    // image build sees.
+    let rig = Targets::up(Kind::Netns, 1);
+    let enabled = "test -L /etc/systemd/system/multi-user.target.wants/ssh.service && echo enabled || echo disabled";
+    rig.sh("t1", "systemctl disable ssh 2>/dev/null; true");
+    assert_eq!(rig.sh("t1", enabled), "disabled\n");
+    rig.write(
+        "enable.yml",
+        "- hosts: targets\n  gather_facts: false\n  tasks:\n    - systemd_service: {name: ssh, enabled: true}\n",
+    );
+    let first = rig.rplay(&["enable.yml"]);
+    first.assert_status(0);
+    assert_eq!(first.recap("t1"), recap("t1", 1, 1, 0, 0));
+    assert_eq!(rig.sh("t1", enabled), "enabled\n");
+    let second = rig.rplay(&["enable.yml"]);
+    assert_eq!(second.recap("t1"), recap("t1", 1, 0, 0, 0));
+
+    rig.write(
+        "start.yml",
+        "- hosts: targets\n  gather_facts: false\n  tasks:\n    - systemd: {name: ssh, state: restarted}\n",
+    );
+    let start = rig.rplay(&["start.yml"]);
+    start.assert_status(2);
+    assert!(
+        start.stdout.contains("systemd is not running on this host"),
+        "{}",
+        start.stdout
+    );
+
+    // Bad arguments never reach the host: the error names the place, exit 5.
+    rig.write(
+        "typo.yml",
+        "- hosts: targets\n  gather_facts: false\n  tasks:\n    - systemd: {name: ssh, enabeld: true}\n",
+    );
+    let typo = rig.rplay(&["typo.yml"]);
+    typo.assert_status(5);
+    assert!(
+        typo.stderr.contains("typo.yml:4:28") && typo.stderr.contains("did you mean `enabled`"),
+        "{}",
+        typo.stderr
+    );
+    assert!(typo.stdout.is_empty(), "{}", typo.stdout);
+}

@@ -187,6 +187,9 @@ case ${1:-} in
   up) [[ $# -eq 2 || $# -eq 3 ]] && up "${@:2}" || fail "usage: $0 up DIR [DISK]" ;;
   prepare) [[ $# -eq 1 ]] && qemu && image || fail "usage: $0 prepare" ;;
   down) [[ $# -eq 2 ]] && down "$2" || fail "usage: $0 down DIR" ;;
-  ssh) [[ $# -ge 3 ]] && vm_ssh "${@:2}" || fail "usage: $0 ssh DIR CMD..." ;;
+  ssh)
+    [[ $# -ge 3 ]] || fail "usage: $0 ssh DIR CMD..."
+    vm_ssh "${@:2}"
+    ;;
   *) fail "usage: $0 up DIR [DISK] | down DIR | ssh DIR CMD... | prepare" ;;
 esac

@@ -5,75 +5,11 @@
 #[path = "support/targets.rs"]
 mod targets;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[path = "support/vm.rs"]
+mod vm;
+
 use targets::recap;
-
-struct Vm {
-    dir: tempfile::TempDir,
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rig/vm.sh")
-}
-
-impl Vm {
-    fn up() -> Vm {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let output = Command::new(script())
-            .arg("up")
-            .arg(dir.path())
-            .output()
-            .expect("running tests/rig/vm.sh");
-        assert!(
-            output.status.success(),
-            "the VM did not start (needs root, mmdebstrap, e2fsprogs, qemu-utils and apt; .ci/run installs them):\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Vm { dir }
-    }
-
-    fn sh(&self, command: &str) -> String {
-        let output = Command::new(script())
-            .arg("ssh")
-            .arg(self.dir.path())
-            .arg(command)
-            .output()
-            .expect("running tests/rig/vm.sh ssh");
-        assert!(
-            output.status.success(),
-            "`{command}` in the VM: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    fn rplay(&self, args: &[&str]) -> targets::Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_rplay"))
-            .args(["-i", "inventory.ini"])
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("HOME", self.dir.path())
-            .env("NO_COLOR", "1")
-            .env_remove("SSH_AUTH_SOCK")
-            .output()
-            .expect("running rplay");
-        targets::Run {
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            status: output.status.code().unwrap_or(-1),
-        }
-    }
-}
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        let _ = Command::new(script())
-            .arg("down")
-            .arg(self.dir.path())
-            .status();
-    }
-}
+use vm::Vm;
 
 const KERNEL_PLAYBOOK: &str = r#"- hosts: vms
   gather_facts: false

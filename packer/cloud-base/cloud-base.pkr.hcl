@@ -52,6 +52,42 @@ variable "rplay_extra_args" {
   default     = ""
 }
 
+variable "mirror_directory" {
+  type        = string
+  description = "A directory Packer serves over HTTP to the VM (at http://10.0.2.2:PORT/ under QEMU's user networking; $PACKER_HTTP_ADDR in the provisioner), such as the signed mirror of tests/rig/k8s-apt-repo.sh. Empty: no server."
+  default     = ""
+}
+
+variable "http_port" {
+  type        = number
+  description = "The port of that server; 0 picks a free one from 8000-9000. Fix it when the image keeps URLs of the mirror."
+  default     = 0
+}
+
+variable "rplay_vars" {
+  type        = string
+  description = "YAML extra variables for the build (written to /opt/rplay/build-vars.yml and passed with -e @), such as the mirror's URLs for kubernetes_apt_repository_url and the others tests/content.rs overrides."
+  default     = "{}"
+}
+
+variable "debian_mirror_url" {
+  type        = string
+  description = "A flat signed apt repository that replaces the image's Debian sources for the build only (they are put back at the end). Empty: the image's own sources."
+  default     = ""
+}
+
+variable "debian_mirror_key_url" {
+  type        = string
+  description = "The key debian_mirror_url is signed with."
+  default     = ""
+}
+
+variable "before_rplay" {
+  type        = list(string)
+  description = "Shell commands run in the VM before rplay (the tests give the disk an active swap file, as cloud images may have)."
+  default     = []
+}
+
 variable "output_directory" {
   type    = string
   default = "output-cloud-base"
@@ -88,6 +124,10 @@ source "qemu" "node" {
   shutdown_command     = "systemctl poweroff"
   output_directory     = var.output_directory
   vm_name              = "node.qcow2"
+  disk_compression     = true
+  http_directory       = var.mirror_directory
+  http_port_min        = var.http_port == 0 ? 8000 : var.http_port
+  http_port_max        = var.http_port == 0 ? 9000 : var.http_port
 }
 
 build {
@@ -118,10 +158,27 @@ build {
   }
 
   provisioner "shell" {
-    inline = [
+    environment_vars = [
+      "DEBIAN_MIRROR=${var.debian_mirror_url}",
+      "DEBIAN_MIRROR_KEY=${var.debian_mirror_key_url}",
+    ]
+    inline = concat(var.before_rplay, [
       "chmod 0755 /usr/local/bin/rplay",
       "ln -sfn ../roles /opt/rplay/playbooks/roles",
-      "cd /opt/rplay && rplay -c local -i inventories/local playbooks/image.yml -e image_profile=${var.image_profile} ${var.rplay_extra_args}",
-    ]
+      "cat >/opt/rplay/build-vars.yml <<'RPLAY_VARS'\n${var.rplay_vars}\nRPLAY_VARS",
+      # The Debian sources set aside for the build when a mirror stands in for them.
+      "debian_sources='/etc/apt/sources.list /etc/apt/sources.list.d/debian.sources'",
+      "if [ -n \"$DEBIAN_MIRROR\" ]; then",
+      "  mkdir -p /etc/apt/keyrings",
+      "  curl -fsS -o /etc/apt/keyrings/rplay-build-mirror.asc \"$DEBIAN_MIRROR_KEY\"",
+      "  for f in $debian_sources; do if [ -e $f ]; then mv $f $f.rplay-build; fi; done",
+      "  printf 'Types: deb\\nURIs: %s\\nSuites: /\\nSigned-By: /etc/apt/keyrings/rplay-build-mirror.asc\\n' \"$DEBIAN_MIRROR\" >/etc/apt/sources.list.d/rplay-build-mirror.sources",
+      "fi",
+      "cd /opt/rplay && rplay -c local -i inventories/local playbooks/image.yml -e image_profile=${var.image_profile} -e @build-vars.yml ${var.rplay_extra_args}",
+      "if [ -n \"$DEBIAN_MIRROR\" ]; then",
+      "  rm /etc/apt/sources.list.d/rplay-build-mirror.sources /etc/apt/keyrings/rplay-build-mirror.asc",
+      "  for f in $debian_sources; do if [ -e $f.rplay-build ]; then mv $f.rplay-build $f; fi; done",
+      "fi",
+    ])
   }
 }

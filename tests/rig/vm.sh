@@ -2,7 +2,12 @@
 # A QEMU virtual machine of the test rootfs, for what containers cannot show truthfully:
 # kernel modules (modprobe), `kernel.*` sysctls, the image-build path.
 #
-#   tests/rig/vm.sh up DIR     boot a VM; print its SSH port once it answers (60-120 s)
+#   tests/rig/vm.sh up DIR [DISK]   boot a VM; print its SSH port once it answers (60-120 s)
+#                                   DISK: a qcow2 made from the cached image (a Packer
+#                                   build's output) to boot instead of the cached image
+#   tests/rig/vm.sh prepare    unpack QEMU and build the cached image if needed; print the
+#                              QEMU folder, then the image's path without `.qcow2` (beside
+#                              it: .vmlinuz, .initrd, .key, .hostkey.pub)
 #   tests/rig/vm.sh down DIR   power it off and remove its disk overlay
 #   tests/rig/vm.sh ssh DIR CMD...   run CMD in the VM as root (plain ssh)
 #
@@ -105,16 +110,23 @@ free_port() {
 }
 
 up() {
-  local dir=$1 q image port
+  local dir=$1 disk=${2:-} q image port
   ((EUID == 0)) || fail "the VM rig needs root (mounts, apt)"
   q=$(qemu)
   image=$(image)
+  # The kernel, initrd and keys are the cached image's: a disk built from it shares them.
+  if [[ -n $disk ]]; then
+    [[ -f $disk ]] || fail "no disk image at $disk"
+    disk=$(cd "$(dirname "$disk")" && pwd)/$(basename "$disk")
+  else
+    disk=$image.qcow2
+  fi
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   cp "$image.key" "$dir/id_ed25519"
   cp "$image.key.pub" "$dir/id_ed25519.pub"
   chmod 600 "$dir/id_ed25519"
-  qemu-img create -q -f qcow2 -F qcow2 -b "$image.qcow2" "$dir/disk.qcow2"
+  qemu-img create -q -f qcow2 -F qcow2 -b "$disk" "$dir/disk.qcow2"
   port=$(free_port)
   echo "$port" >"$dir/port"
   echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$image.hostkey.pub")" >"$dir/known_hosts"
@@ -172,8 +184,12 @@ vm_ssh() {
 }
 
 case ${1:-} in
-  up) [[ $# -eq 2 ]] && up "$2" || fail "usage: $0 up DIR" ;;
+  up) [[ $# -eq 2 || $# -eq 3 ]] && up "${@:2}" || fail "usage: $0 up DIR [DISK]" ;;
+  prepare) [[ $# -eq 1 ]] && qemu && image || fail "usage: $0 prepare" ;;
   down) [[ $# -eq 2 ]] && down "$2" || fail "usage: $0 down DIR" ;;
-  ssh) [[ $# -ge 3 ]] && vm_ssh "${@:2}" || fail "usage: $0 ssh DIR CMD..." ;;
-  *) fail "usage: $0 up DIR | down DIR | ssh DIR CMD..." ;;
+  ssh)
+    [[ $# -ge 3 ]] || fail "usage: $0 ssh DIR CMD..."
+    vm_ssh "${@:2}"
+    ;;
+  *) fail "usage: $0 up DIR [DISK] | down DIR | ssh DIR CMD... | prepare" ;;
 esac

@@ -179,6 +179,10 @@ build {
       "  rm /etc/apt/sources.list.d/rplay-build-mirror.sources /etc/apt/keyrings/rplay-build-mirror.asc",
       "  for f in $debian_sources; do if [ -e $f.rplay-build ]; then mv $f.rplay-build $f; fi; done",
       "fi",
+      # Last: each clone gets a machine ID of its own at first boot. Done here, not in the
+      # playbook, so image.yml stays idempotent on a booted node.
+      "truncate -s 0 /etc/machine-id",
+      "rm -f /var/lib/dbus/machine-id",
     ])
   }
 }

@@ -14,6 +14,7 @@
 //! since every file reader (playbooks, `vars_files`, `group_vars`, `include_vars`, `copy`)
 //! must see them.
 
+pub mod command;
 pub mod secrets;
 
 use crate::secret::Secret;
@@ -266,6 +267,20 @@ pub fn installed() -> Arc<VaultSecrets> {
         .unwrap_or_else(|e| e.into_inner())
         .clone()
         .unwrap_or_default()
+}
+
+/// Reads a file as the loader should see it: a vault file decrypted with the installed
+/// secrets (the error names the file), any other file as it is.
+pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", crate::source::display_path(path)))?;
+    decrypt_file_content(bytes, path)
+}
+
+/// [`read_file`] for text.
+pub fn read_to_string(path: &std::path::Path) -> Result<String, String> {
+    String::from_utf8(read_file(path)?)
+        .map_err(|_| format!("`{}` is not UTF-8", crate::source::display_path(path)))
 }
 
 /// File content as the loader should see it: vault files decrypted with the installed

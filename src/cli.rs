@@ -326,7 +326,12 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(diagnostic) => {
             print_error(&diagnostic);
-            EXIT_USAGE
+            // ansible-playbook exits 1 on a vault error, not with its parse error code.
+            if crate::vault::is_vault_error(&diagnostic.message) {
+                crate::vault::command::EXIT_ERROR
+            } else {
+                EXIT_USAGE
+            }
         }
     }
 }

@@ -252,6 +252,14 @@ fn unpad(data: &mut Vec<u8>) -> Result<(), VaultError> {
     Ok(())
 }
 
+/// Whether an error message is one of the vault's own (a missing or wrong secret), which
+/// ansible-playbook reports with exit code 1.
+pub fn is_vault_error(message: &str) -> bool {
+    [VaultError::NoSecrets, VaultError::NoSecretDecrypts]
+        .iter()
+        .any(|error| message.starts_with(&error.to_string()))
+}
+
 /// The secrets of this run, for every reader of files and values.
 static INSTALLED: RwLock<Option<Arc<VaultSecrets>>> = RwLock::new(None);
 

@@ -69,7 +69,7 @@ pub struct Target {
 }
 
 /// Exit code of `ansible-vault` for any error.
-const EXIT_ERROR: i32 = 1;
+pub const EXIT_ERROR: i32 = 1;
 
 pub fn run(args: VaultArgs) -> Result<i32, Diagnostic> {
     match perform(args.action) {

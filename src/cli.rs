@@ -20,7 +20,7 @@ pub const EXIT_USAGE: i32 = 5;
     name = "rplay",
     version,
     about = "Runs Ansible playbooks with a Rust engine: rplay [-i INVENTORY] PLAYBOOK...",
-    after_help = "Other commands:\n  rplay inventory [-i INVENTORY] --list | --graph\n  rplay doc [MODULE]"
+    after_help = "Other commands:\n  rplay inventory [-i INVENTORY] --list | --graph\n  rplay doc [MODULE]\n  rplay vault encrypt|decrypt|view|encrypt_string"
 )]
 pub struct PlaybookArgs {
     /// Playbook files to run, in order.
@@ -98,6 +98,8 @@ pub struct PlaybookArgs {
         env = "ANSIBLE_BECOME_PASSWORD_FILE"
     )]
     pub become_password_file: Option<String>,
+    #[command(flatten)]
+    pub vault: VaultOptions,
     /// Extra arguments for every SSH connection (e.g. `-o ProxyJump=bastion`).
     #[arg(
         long = "ssh-common-args",
@@ -139,6 +141,43 @@ pub struct PlaybookArgs {
     /// Set by `rplay run`: report in the ad hoc layout.
     #[arg(skip)]
     pub ad_hoc: bool,
+}
+
+/// Where vault secrets come from, as `ansible-playbook` and `ansible-vault` spell it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct VaultOptions {
+    /// A vault secret: `[ID@]SOURCE`, SOURCE a password file, a script or `prompt`
+    /// (repeatable).
+    #[arg(long = "vault-id", value_name = "ID@SOURCE")]
+    pub vault_ids: Vec<String>,
+    /// A vault password file; an executable file is run and its output used (repeatable).
+    #[arg(
+        long = "vault-password-file",
+        visible_alias = "vault-pass-file",
+        value_name = "FILE",
+        env = "ANSIBLE_VAULT_PASSWORD_FILE"
+    )]
+    pub vault_password_files: Vec<String>,
+    /// Ask for the vault password.
+    #[arg(
+        short = 'J',
+        long = "ask-vault-password",
+        visible_alias = "ask-vault-pass"
+    )]
+    pub ask_vault_pass: bool,
+}
+
+impl VaultOptions {
+    /// Reads (or asks for) every secret; `confirm` asks twice, for encryption.
+    pub fn secrets(&self, confirm: bool) -> Result<crate::vault::VaultSecrets, Diagnostic> {
+        crate::vault::VaultSecrets::load(&crate::vault::secrets::SecretSources {
+            vault_ids: self.vault_ids.clone(),
+            password_files: self.vault_password_files.clone(),
+            ask: self.ask_vault_pass,
+            confirm,
+        })
+        .map_err(Diagnostic::new)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -234,6 +273,8 @@ pub struct RunOptions {
         env = "ANSIBLE_BECOME_PASSWORD_FILE"
     )]
     pub become_password_file: Option<String>,
+    #[command(flatten)]
+    pub vault: VaultOptions,
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
     #[arg(long = "output", value_enum, default_value_t = OutputFormat::Human)]
@@ -253,6 +294,14 @@ pub fn main() -> i32 {
     let result = match args.get(1).map(String::as_str) {
         Some("inventory") => inventory_command(InventoryArgs::parse_from(&args[1..])),
         Some("doc") => doc_command(DocArgs::parse_from(&args[1..])),
+        Some("vault") => match crate::vault::command::VaultArgs::try_parse_from(&args[1..]) {
+            Ok(vault) => crate::vault::command::run(vault),
+            Err(error) => {
+                let code = if error.use_stderr() { EXIT_USAGE } else { 0 };
+                let _ = error.print();
+                return code;
+            }
+        },
         Some("run") => match RunArgs::try_parse_from(&args[1..]) {
             Ok(run) => run_command(run),
             Err(error) => {
@@ -277,7 +326,12 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(diagnostic) => {
             print_error(&diagnostic);
-            EXIT_USAGE
+            // ansible-playbook exits 1 on a vault error, not with its parse error code.
+            if crate::vault::is_vault_error(&diagnostic.message) {
+                crate::vault::command::EXIT_ERROR
+            } else {
+                EXIT_USAGE
+            }
         }
     }
 }
@@ -449,6 +503,7 @@ fn run_command(run: RunArgs) -> Result<i32, Diagnostic> {
         ask_become_pass: common.ask_become_pass,
         connection_password_file: common.connection_password_file,
         become_password_file: common.become_password_file,
+        vault: common.vault,
         ssh_common_args: None,
         ssh_extra_args: None,
         verbose: common.verbose,
@@ -467,6 +522,8 @@ fn run_command(run: RunArgs) -> Result<i32, Diagnostic> {
 }
 
 fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
+    // First, as ansible-playbook does: inventories and playbooks may be vaulted.
+    crate::vault::install(args.vault.secrets(false)?);
     let mut inventory = load_inventory(&args.inventory)?;
     let mut playbooks: Vec<Playbook> = Vec::new();
     for path in &args.playbooks {

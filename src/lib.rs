@@ -18,4 +18,5 @@ pub mod secret;
 pub mod source;
 pub mod template;
 pub mod transport;
+pub mod vault;
 pub mod yaml;

@@ -107,12 +107,36 @@ impl Node {
     pub fn has_template(&self) -> bool {
         match &self.value {
             NodeValue::String(s) => crate::template::is_template(s),
+            // Decrypted when the task runs, like a template is rendered then.
+            NodeValue::Vault(_) => true,
             NodeValue::Seq(items) => items.iter().any(Node::has_template),
             NodeValue::Map(entries) => entries
                 .iter()
                 .any(|(k, v)| k.has_template() || v.has_template()),
             _ => false,
         }
+    }
+
+    /// An inline `!vault` value: its plaintext, or a value that fails when it is used, so a
+    /// secret that no task reads needs no password, as in Ansible. The error names the
+    /// place of the value, never its content.
+    fn decrypt_vault(&self, text: &str) -> Value {
+        match self.vault_plaintext(text) {
+            Ok(plaintext) => Value::from_safe_string(plaintext),
+            Err(message) => Value::from(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                message,
+            )),
+        }
+    }
+
+    /// The plaintext of an inline `!vault` value. It is not a template: a password may
+    /// hold `{{`.
+    pub fn vault_plaintext(&self, text: &str) -> Result<String, String> {
+        crate::vault::installed()
+            .decrypt(text)
+            .map(|(plaintext, _)| String::from_utf8_lossy(&plaintext).into_owned())
+            .map_err(|error| format!("{error} for the `!vault` value at {}", self.span))
     }
 
     /// Plain data for templates and variables. Strings stay templates (rendered lazily
@@ -125,7 +149,7 @@ impl Node {
             NodeValue::Float(f) => Value::from(*f),
             NodeValue::String(s) => Value::from(s.as_str()),
             NodeValue::Unsafe(s) => Value::from_safe_string(s.clone()),
-            NodeValue::Vault(s) => Value::from(s.as_str()),
+            NodeValue::Vault(s) => self.decrypt_vault(s),
             NodeValue::Timestamp(s) => crate::template::timestamp(s),
             NodeValue::Seq(items) => {
                 Value::from(items.iter().map(Node::to_value).collect::<Vec<_>>())

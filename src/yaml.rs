@@ -21,13 +21,7 @@ const MAX_DEPTH: usize = 500;
 
 /// Reads and parses one YAML file, first document only (as Ansible does for playbooks).
 pub fn load_file(path: &Path) -> Result<Node> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostic::new(format!(
-            "cannot read `{}`: {}",
-            crate::source::display_path(path),
-            e
-        ))
-    })?;
+    let text = crate::vault::read_to_string(path).map_err(Diagnostic::new)?;
     load_str(SourceFile::new(path, text))
 }
 

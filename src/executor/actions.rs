@@ -416,7 +416,8 @@ struct FileFinder<'a> {
 impl Controller for FileFinder<'_> {
     fn read_file(&self, path: &str) -> Result<Vec<u8>, String> {
         let found = self.locate(path)?;
-        std::fs::read(&found).map_err(|e| format!("reading {}: {e}", found.display()))
+        // A vault file is decrypted here, on the controller, as Ansible's copy does.
+        crate::vault::read_file(&found)
     }
 
     fn find(&self, path: &str) -> Result<rplay_modules::ControllerPath, String> {
@@ -537,8 +538,7 @@ async fn template(context: &ActionContext<'_>) -> Result<Attempt, Diagnostic> {
         )
         .with_help("templates are looked up in the role's templates/, then beside the playbook")
     })?;
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| Diagnostic::new(format!("cannot read template `{}`: {e}", path.display())))?;
+    let text = crate::vault::read_to_string(&path).map_err(Diagnostic::new)?;
     let mut layer = VarMap::new();
     layer.insert(
         "template_path".into(),

@@ -927,6 +927,15 @@ pub fn render_args(templar: &Templar, args: &Node, scope: &Scope) -> Result<Node
                 }
                 Ok(Some(Node::from_value(&value, &node.span)))
             }
+            NodeValue::Vault(text) => {
+                let plaintext = node
+                    .vault_plaintext(text)
+                    .map_err(|message| Diagnostic::at(message, &node.span))?;
+                Ok(Some(Node::new(
+                    NodeValue::Unsafe(plaintext),
+                    node.span.clone(),
+                )))
+            }
             NodeValue::Seq(items) => {
                 let mut rendered = Vec::new();
                 for item in items {

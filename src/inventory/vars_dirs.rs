@@ -144,15 +144,7 @@ fn files_in(dir: &Path, found: &mut Vec<PathBuf>) {
 }
 
 fn load_vars_file(path: &Path, variables: &mut Variables) -> Result<()> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        Diagnostic::new(format!("cannot read `{}`: {error}", display_path(path)))
-    })?;
-    if text.starts_with("$ANSIBLE_VAULT;") {
-        return Err(Diagnostic::new(format!(
-            "`{}` is encrypted with Ansible Vault, which rplay cannot read yet",
-            display_path(path)
-        )));
-    }
+    let text = crate::vault::read_to_string(path).map_err(Diagnostic::new)?;
     let node = crate::yaml::load_str(SourceFile::new(path, text))?;
     // Ansible ignores a file whose data is empty or false, whatever its type.
     let empty = match &node.value {

@@ -90,8 +90,7 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Vec
                 let path = find_file(state, "files", &term.to_string()).ok_or_else(|| {
                     invalid(format!("could not find file `{term}` for the file lookup"))
                 })?;
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| invalid(format!("reading {}: {e}", path.display())))?;
+                let text = crate::vault::read_to_string(&path).map_err(invalid)?;
                 let rstrip = kwargs.get::<Option<bool>>("rstrip")?.unwrap_or(true);
                 values.push(Value::from(if rstrip {
                     text.trim_end().to_string()

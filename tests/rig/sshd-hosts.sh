@@ -98,14 +98,18 @@ start() {
   : >"$dir/known_hosts"
   : >"$dir/ports"
   local i port=$base attempts=0 host
+  # A rig that fails half way stops the daemons it started.
+  # shellcheck disable=SC2064 # $dir is expanded now
+  trap "stop '$dir'" EXIT
   for ((i = 1; i <= count; i++)); do
     host=$dir/h$i
     mkdir -p "$host/tmp" "$host/home"
     rm -f "$host/ssh_host_ed25519_key" "$host/ssh_host_ed25519_key.pub" "$host/ssh_host_ed25519_key-cert.pub"
     ssh-keygen -q -t ed25519 -N '' -C "h$i" -f "$host/ssh_host_ed25519_key"
     ssh-keygen -q -s "$dir/host_ca" -I "h$i" -h -n 127.0.0.1,localhost "$host/ssh_host_ed25519_key.pub"
+    attempts=0
     while :; do
-      ((attempts++ < 500)) || fail "no free port found from $base after 500 tries"
+      ((attempts++ < 500)) || fail "no free port for h$i after 500 tries from $port"
       if ((port > 65535)); then fail "ran out of ports above $base"; fi
       if port_in_use "$port"; then
         port=$((port + 1))
@@ -145,6 +149,7 @@ EOF
     echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$host/ssh_host_ed25519_key.pub")" >>"$dir/known_hosts"
     port=$((port + 1))
   done
+  trap - EXIT
   cat "$dir/ports"
 }
 

@@ -486,8 +486,15 @@ def main():
     text = "\n".join(report)
     print(text)
     out = Path(args.out)
-    if args.append and out.exists():
-        text = out.read_text().rstrip("\n") + "\n\n" + text.replace("# Benchmark results", "## More hosts", 1)
+    # The hand-written "## Findings" section (profiles, causes) survives new runs.
+    previous = out.read_text() if out.exists() else ""
+    findings = previous[previous.find("## Findings"):] if "## Findings" in previous else ""
+    if findings:
+        previous = previous[: previous.find("## Findings")]
+    if args.append and previous:
+        text = previous.rstrip("\n") + "\n\n" + text.replace("# Benchmark results", "## More hosts", 1)
+    if findings:
+        text = text.rstrip("\n") + "\n\n" + findings
     out.write_text(text)
     log(f"written to {args.out}")
     shutil.rmtree(work, ignore_errors=True)

@@ -26,80 +26,21 @@ pub struct PlaybookArgs {
     /// Playbook files to run, in order.
     #[arg(required = true, value_name = "PLAYBOOK")]
     pub playbooks: Vec<PathBuf>,
-    /// Inventory file or directory (repeatable); without it, only localhost.
-    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
-    pub inventory: Vec<String>,
-    /// Limit to hosts matching this pattern (or `@file`).
-    #[arg(short = 'l', long = "limit", value_name = "PATTERN")]
-    pub limit: Option<String>,
+    /// Inventory, limits, variables, connection and output: shared with `rplay run`.
+    #[command(flatten)]
+    pub common: RunOptions,
     /// Only run tasks tagged with these tags (comma-separated, repeatable).
     #[arg(short = 't', long = "tags", value_name = "TAGS")]
     pub tags: Vec<String>,
     /// Skip tasks tagged with these tags.
     #[arg(long = "skip-tags", value_name = "TAGS")]
     pub skip_tags: Vec<String>,
-    /// Extra variables: `k=v ...`, JSON/YAML, or `@file` (repeatable; later wins).
-    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
-    pub extra_vars: Vec<String>,
-    /// Show what would change without changing anything.
-    #[arg(short = 'C', long = "check")]
-    pub check: bool,
-    /// Show the differences in files that change.
-    #[arg(short = 'D', long = "diff")]
-    pub diff: bool,
-    /// How many hosts to run at once.
-    #[arg(short = 'f', long = "forks", default_value_t = 50)]
-    pub forks: usize,
-    /// Connect as this user.
-    #[arg(short = 'u', long = "user", value_name = "USER")]
-    pub user: Option<String>,
-    /// Run operations with become (sudo).
-    #[arg(short = 'b', long = "become")]
-    pub become_: bool,
-    /// The user to become.
-    #[arg(long = "become-user", value_name = "USER")]
-    pub become_user: Option<String>,
     /// How to become (sudo, su).
     #[arg(long = "become-method", value_name = "METHOD")]
     pub become_method: Option<String>,
-    /// Connection type for every host.
-    #[arg(short = 'c', long = "connection", value_name = "TYPE")]
-    pub connection: Option<String>,
-    /// SSH private key file.
-    #[arg(long = "private-key", visible_alias = "key-file", value_name = "FILE")]
-    pub private_key: Option<String>,
     /// SSH connection timeout in seconds.
     #[arg(short = 'T', long = "timeout", value_name = "SECONDS")]
     pub timeout: Option<u64>,
-    /// Host key checking: strict (default), accept-new (record unknown keys), or off (the
-    /// same as accept-new, like Ansible's host_key_checking = False). A changed key is
-    /// refused whatever this says.
-    #[arg(long = "host-key-checking", value_name = "POLICY")]
-    pub host_key_checking: Option<String>,
-    /// Ask for the SSH password (password and keyboard-interactive login).
-    #[arg(short = 'k', long = "ask-pass")]
-    pub ask_pass: bool,
-    /// Ask for the become (sudo, su) password.
-    #[arg(short = 'K', long = "ask-become-pass")]
-    pub ask_become_pass: bool,
-    /// Read the SSH password from a file (`-`: standard input; an executable file is run).
-    #[arg(
-        long = "connection-password-file",
-        visible_alias = "conn-pass-file",
-        value_name = "FILE",
-        env = "ANSIBLE_CONNECTION_PASSWORD_FILE"
-    )]
-    pub connection_password_file: Option<String>,
-    /// Read the become password from a file, as --connection-password-file does.
-    #[arg(
-        long = "become-password-file",
-        visible_alias = "become-pass-file",
-        value_name = "FILE",
-        env = "ANSIBLE_BECOME_PASSWORD_FILE"
-    )]
-    pub become_password_file: Option<String>,
-    #[command(flatten)]
-    pub vault: VaultOptions,
     /// Extra arguments for every SSH connection (e.g. `-o ProxyJump=bastion`).
     #[arg(
         long = "ssh-common-args",
@@ -114,9 +55,6 @@ pub struct PlaybookArgs {
         allow_hyphen_values = true
     )]
     pub ssh_extra_args: Option<String>,
-    /// More output (-v, -vv, -vvv).
-    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
-    pub verbose: u8,
     /// Check the playbooks and exit without running anything.
     #[arg(long = "syntax-check")]
     pub syntax_check: bool,
@@ -135,9 +73,6 @@ pub struct PlaybookArgs {
     /// Ask before each task.
     #[arg(long = "step")]
     pub step: bool,
-    /// Output format.
-    #[arg(long = "output", value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
     /// Set by `rplay run`: report in the ad hoc layout.
     #[arg(skip)]
     pub ad_hoc: bool,
@@ -233,50 +168,72 @@ pub struct RunArgs {
 /// The playbook options that also make sense for a single ad hoc task.
 #[derive(Debug, clap::Args)]
 pub struct RunOptions {
-    #[arg(short = 'i', long = "inventory")]
+    /// Inventory file or directory (repeatable); without it, only localhost.
+    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
     pub inventory: Vec<String>,
-    #[arg(short = 'l', long = "limit")]
+    /// Limit to hosts matching this pattern (or `@file`).
+    #[arg(short = 'l', long = "limit", value_name = "PATTERN")]
     pub limit: Option<String>,
-    #[arg(short = 'e', long = "extra-vars")]
+    /// Extra variables: `k=v ...`, JSON/YAML, or `@file` (repeatable; later wins).
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
     pub extra_vars: Vec<String>,
+    /// Show what would change without changing anything.
     #[arg(short = 'C', long = "check")]
     pub check: bool,
+    /// Show the differences in files that change.
     #[arg(short = 'D', long = "diff")]
     pub diff: bool,
+    /// How many hosts to run at once.
     #[arg(short = 'f', long = "forks", default_value_t = 50)]
     pub forks: usize,
-    #[arg(short = 'u', long = "user")]
+    /// Connect as this user.
+    #[arg(short = 'u', long = "user", value_name = "USER")]
     pub user: Option<String>,
+    /// Run operations with become (sudo).
     #[arg(short = 'b', long = "become")]
     pub become_: bool,
-    #[arg(long = "become-user")]
+    /// The user to become.
+    #[arg(long = "become-user", value_name = "USER")]
     pub become_user: Option<String>,
-    #[arg(short = 'c', long = "connection")]
+    /// Connection type for every host.
+    #[arg(short = 'c', long = "connection", value_name = "TYPE")]
     pub connection: Option<String>,
-    #[arg(long = "private-key")]
+    /// SSH private key file.
+    #[arg(long = "private-key", visible_alias = "key-file", value_name = "FILE")]
     pub private_key: Option<String>,
-    #[arg(long = "host-key-checking")]
+    /// Host key checking: strict (default), accept-new (record unknown keys), or off (the
+    /// same as accept-new, like Ansible's host_key_checking = False). A changed key is
+    /// refused whatever this says.
+    #[arg(long = "host-key-checking", value_name = "POLICY")]
     pub host_key_checking: Option<String>,
+    /// Ask for the SSH password (password and keyboard-interactive login).
     #[arg(short = 'k', long = "ask-pass")]
     pub ask_pass: bool,
+    /// Ask for the become (sudo, su) password.
     #[arg(short = 'K', long = "ask-become-pass")]
     pub ask_become_pass: bool,
+    /// Read the SSH password from a file (`-`: standard input; an executable file is run).
     #[arg(
         long = "connection-password-file",
         visible_alias = "conn-pass-file",
+        value_name = "FILE",
         env = "ANSIBLE_CONNECTION_PASSWORD_FILE"
     )]
     pub connection_password_file: Option<String>,
+    /// Read the become password from a file, as --connection-password-file does.
     #[arg(
         long = "become-password-file",
         visible_alias = "become-pass-file",
+        value_name = "FILE",
         env = "ANSIBLE_BECOME_PASSWORD_FILE"
     )]
     pub become_password_file: Option<String>,
     #[command(flatten)]
     pub vault: VaultOptions,
+    /// More output (-v, -vv, -vvv).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
+    /// Output format.
     #[arg(long = "output", value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
 }
@@ -483,37 +440,19 @@ fn run_command(run: RunArgs) -> Result<i32, Diagnostic> {
     let common = run.common;
     let args = PlaybookArgs {
         playbooks: vec![path],
-        inventory: common.inventory,
-        limit: common.limit,
+        common,
         tags: Vec::new(),
         skip_tags: Vec::new(),
-        extra_vars: common.extra_vars,
-        check: common.check,
-        diff: common.diff,
-        forks: common.forks,
-        user: common.user,
-        become_: common.become_,
-        become_user: common.become_user,
         become_method: None,
-        connection: common.connection,
-        private_key: common.private_key,
         timeout: None,
-        host_key_checking: common.host_key_checking,
-        ask_pass: common.ask_pass,
-        ask_become_pass: common.ask_become_pass,
-        connection_password_file: common.connection_password_file,
-        become_password_file: common.become_password_file,
-        vault: common.vault,
         ssh_common_args: None,
         ssh_extra_args: None,
-        verbose: common.verbose,
         syntax_check: false,
         list_hosts: false,
         list_tasks: false,
         list_tags: false,
         start_at_task: None,
         step: false,
-        output: common.output,
         ad_hoc: true,
     };
     let result = playbook_command(args);
@@ -523,8 +462,8 @@ fn run_command(run: RunArgs) -> Result<i32, Diagnostic> {
 
 fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
     // First, as ansible-playbook does: inventories and playbooks may be vaulted.
-    crate::vault::install(args.vault.secrets(false)?);
-    let mut inventory = load_inventory(&args.inventory)?;
+    crate::vault::install(args.common.vault.secrets(false)?);
+    let mut inventory = load_inventory(&args.common.inventory)?;
     let mut playbooks: Vec<Playbook> = Vec::new();
     for path in &args.playbooks {
         if !path.exists() {
@@ -549,7 +488,7 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
         }
         return Ok(0);
     }
-    let host_key_checking = match &args.host_key_checking {
+    let host_key_checking = match &args.common.host_key_checking {
         Some(text) => Some(
             crate::transport::HostKeyChecking::parse(text).ok_or_else(|| {
                 Diagnostic::new(format!("unknown host key checking policy `{text}`"))
@@ -560,29 +499,29 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
     };
     let options = Options {
         ssh: crate::transport::ConnectionOptions {
-            private_key: args.private_key.clone(),
+            private_key: args.common.private_key.clone(),
             timeout: args.timeout,
             host_key_checking,
             ssh_common_args: args.ssh_common_args.clone(),
             ssh_extra_args: args.ssh_extra_args.clone(),
             ..Default::default()
         },
-        check: args.check,
-        diff: args.diff,
-        forks: args.forks.max(1),
-        limit: args.limit.clone(),
+        check: args.common.check,
+        diff: args.common.diff,
+        forks: args.common.forks.max(1),
+        limit: args.common.limit.clone(),
         tags: split_list(&args.tags),
         skip_tags: split_list(&args.skip_tags),
-        extra_vars: parse_extra_vars(&args.extra_vars)?,
-        become_: args.become_,
-        become_user: args.become_user.clone(),
+        extra_vars: parse_extra_vars(&args.common.extra_vars)?,
+        become_: args.common.become_,
+        become_user: args.common.become_user.clone(),
         become_method: args.become_method.clone(),
         become_password: None,
-        connection: args.connection.clone(),
-        remote_user: args.user.clone(),
+        connection: args.common.connection.clone(),
+        remote_user: args.common.user.clone(),
         start_at_task: args.start_at_task.clone(),
         step: args.step,
-        verbosity: args.verbose,
+        verbosity: args.common.verbose,
     };
     if args.list_hosts || args.list_tasks || args.list_tags {
         let executor = Executor::new(
@@ -605,13 +544,13 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
             return Ok(crate::executor::EXIT_INTERRUPTED);
         }
     }
-    let sink: Box<dyn Sink> = match args.output {
+    let sink: Box<dyn Sink> = match args.common.output {
         OutputFormat::Human => {
             let human = Human::new(
                 Box::new(std::io::stdout()),
                 std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-                args.verbose,
-                args.diff,
+                args.common.verbose,
+                args.common.diff,
             );
             Box::new(if args.ad_hoc { human.ad_hoc() } else { human })
         }
@@ -659,30 +598,30 @@ fn ask_passwords(
         Err(error) => Err(Diagnostic::new(format!("cannot read the {what}: {error}"))),
     };
     let mut password = None;
-    if args.ask_pass {
+    if args.common.ask_pass {
         match asked("SSH password: ", "SSH password")? {
             Some(secret) => password = Some(secret),
             None => return Ok(None),
         }
-    } else if let Some(file) = &args.connection_password_file {
+    } else if let Some(file) = &args.common.connection_password_file {
         password = Some(from_file(file).map_err(Diagnostic::new)?);
     }
     let mut become_password = None;
-    if args.ask_become_pass {
-        let prompt = if args.ask_pass {
+    if args.common.ask_become_pass {
+        let prompt = if args.common.ask_pass {
             "BECOME password[defaults to SSH password]: "
         } else {
             "BECOME password: "
         };
         match asked(prompt, "become password")? {
             // An empty answer means the SSH password, as in Ansible.
-            Some(secret) if secret.expose().is_empty() && args.ask_pass => {
+            Some(secret) if secret.expose().is_empty() && args.common.ask_pass => {
                 become_password = password.clone()
             }
             Some(secret) => become_password = Some(secret),
             None => return Ok(None),
         }
-    } else if let Some(file) = &args.become_password_file {
+    } else if let Some(file) = &args.common.become_password_file {
         become_password = Some(from_file(file).map_err(Diagnostic::new)?);
     }
     Ok(Some((password, become_password)))

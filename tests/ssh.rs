@@ -5,6 +5,9 @@
 //! Without `/usr/sbin/sshd` these tests fail (install openssh-server; CI does): a test
 //! that cannot reach its target must not pass.
 
+#[path = "support/targets.rs"]
+mod targets;
+
 use rplay::template::VarMap;
 use rplay::transport::{for_host, ConnectionOptions};
 use rplay_modules::{Exec, FileAttrs, Transport, TransportError};
@@ -12,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use targets::Run;
 
 /// N sshd daemons, stopped on drop.
 struct Rig {
@@ -427,32 +431,6 @@ fn strip_terminal_codes(text: &str) -> String {
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rig/sshd-hosts.sh")
-}
-
-struct Run {
-    stdout: String,
-    stderr: String,
-    status: i32,
-}
-
-impl Run {
-    /// The `PLAY RECAP` line of one host, whitespace squeezed.
-    fn recap(&self, host: &str) -> String {
-        self.stdout
-            .lines()
-            .skip_while(|line| !line.starts_with("PLAY RECAP"))
-            .find(|line| line.split_whitespace().next() == Some(host))
-            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
-            .unwrap_or_else(|| panic!("no recap line for {host} in:\n{}", self.stdout))
-    }
-
-    fn assert_status(&self, status: i32) {
-        assert_eq!(
-            self.status, status,
-            "exit status\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-    }
 }
 
 fn recap(host: &str, ok: u32, changed: u32, unreachable: u32) -> String {

@@ -292,12 +292,16 @@ before_rplay = [
         "0\n"
     );
 
-    // rplay stays in the image: the same playbook inside it finds nothing to do. It reads
-    // the mirror's key and checksums again, so the mirror is served at the build's URL.
+    // rplay stays in the image: the same playbook inside it finds nothing to do. Its lists
+    // are empty, so apt updates them: the mirror is served at the build's URL again and
+    // stands in for Debian's as in the build, and the image's clean-up is left out (it
+    // would remove the lists just fetched, a change each time).
     let _served = Served::start(&mirror, port);
-    let (status, stdout, stderr) = vm.try_sh(
-        "cd /opt/rplay && NO_COLOR=1 rplay -c local -i inventories/local playbooks/image.yml -e @build-vars.yml",
-    );
+    let (status, stdout, stderr) = vm.try_sh(&format!(
+        "cd /opt/rplay && sh apt-mirror.sh use {served_at}/debian/ {served_at}/key.asc && \
+         NO_COLOR=1 rplay -c local -i inventories/local playbooks/image.yml -e @build-vars.yml -e image_clean=false; \
+         status=$?; sh apt-mirror.sh restore; exit $status"
+    ));
     let second = Run {
         stdout,
         stderr,

@@ -13,6 +13,9 @@
 //! `update_cache` runs `apt-get update` first (retried `update_cache_retries` times), unless
 //! `cache_valid_time` says the lists are fresh enough: the age is that of
 //! `/var/lib/apt/periodic/update-success-stamp`, else `/var/lib/apt/lists`, as in Ansible.
+//! Unlike Ansible, lists without a single index in them count as never updated, whatever
+//! those times say: an image build that cleaned them (mmdebstrap, `apt-get clean` plus
+//! `rm -rf /var/lib/apt/lists/*`) leaves a fresh directory with nothing apt could install.
 //! A successful update touches that stamp (as Ubuntu's apt hook and apt's daily job do).
 //! Alone, it reports `changed` when the lists were updated. With packages, the update is
 //! not a change in itself; the packages are then resolved by apt-get after the update (so
@@ -1306,13 +1309,18 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-/// Prints the host's time, then the time of the first of the given paths that exists
-/// (0 for none).
-const CACHE_TIME: &str = r#"date +%s
-for path do
-  if [ -e "$path" ]; then exec stat -c %Y -- "$path"; fi
-done
-echo 0
+/// Prints the host's time, then the time of the last update: that of the stamp (first
+/// argument) if it exists, else of the lists directory (second); 0 when neither exists or
+/// the lists directory holds no index.
+const CACHE_TIME: &str = r#"stamp=$1 lists=$2
+date +%s
+if [ -z "$(find "$lists" -maxdepth 1 -type f \( -name '*_Packages*' -o -name '*Release' \) 2>/dev/null | head -n 1)" ]; then
+  echo 0
+elif [ -e "$stamp" ]; then
+  exec stat -c %Y -- "$stamp"
+else
+  exec stat -c %Y -- "$lists"
+fi
 "#;
 
 /// `apt-get update`, tried up to `retries` times with pauses doubling from one second up
@@ -1690,19 +1698,37 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_cache_time_script_reads_the_first_existing_path() {
+    async fn the_cache_time_is_the_stamps_else_the_lists_and_empty_lists_were_never_updated() {
         let fixture = Fixture::new();
-        let lists = fixture.path("");
+        let lists = fixture.path("lists");
+        std::fs::create_dir(&lists).unwrap();
+        let times = |output: Output| -> Vec<i64> {
+            output
+                .stdout_text()
+                .lines()
+                .map(|l| l.parse().unwrap())
+                .collect()
+        };
+        // Freshly emptied lists, as an image build leaves them: never updated.
         let output = run_script(CACHE_TIME, &["/nonexistent/stamp", &lists]).await;
-        let numbers: Vec<i64> = output
-            .stdout_text()
-            .lines()
-            .map(|l| l.parse().unwrap())
-            .collect();
+        assert_eq!(times(output)[1], 0);
+        // With an index, the directory's time stands in for the missing stamp.
+        fixture.write("lists/deb.debian.org_debian_dists_trixie_InRelease", b"", 0o644);
+        let output = run_script(CACHE_TIME, &["/nonexistent/stamp", &lists]).await;
+        let numbers = times(output);
         assert_eq!(numbers.len(), 2);
         assert!(numbers[1] > 0 && numbers[1] <= numbers[0] + 1);
+        // The stamp wins when it exists.
+        let stamp = fixture.write("update-success-stamp", b"", 0o644);
+        let status = std::process::Command::new("touch")
+            .args(["-d", "@1000000000", &stamp])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let output = run_script(CACHE_TIME, &[&stamp, &lists]).await;
+        assert_eq!(times(output)[1], 1000000000);
         let output = run_script(CACHE_TIME, &["/nonexistent/a", "/nonexistent/b"]).await;
-        assert_eq!(output.stdout_text().lines().last(), Some("0"));
+        assert_eq!(times(output)[1], 0);
     }
 
     #[tokio::test]

@@ -153,6 +153,11 @@ build {
   }
 
   provisioner "file" {
+    source      = "${path.root}/apt-mirror.sh"
+    destination = "/opt/rplay/apt-mirror.sh"
+  }
+
+  provisioner "file" {
     source      = "${var.repository}/playbooks/image.yml"
     destination = "/opt/rplay/playbooks/image.yml"
   }
@@ -166,19 +171,10 @@ build {
       "chmod 0755 /usr/local/bin/rplay",
       "ln -sfn ../roles /opt/rplay/playbooks/roles",
       "cat >/opt/rplay/build-vars.yml <<'RPLAY_VARS'\n${var.rplay_vars}\nRPLAY_VARS",
-      # The Debian sources set aside for the build when a mirror stands in for them.
-      "debian_sources='/etc/apt/sources.list /etc/apt/sources.list.d/debian.sources'",
-      "if [ -n \"$DEBIAN_MIRROR\" ]; then",
-      "  mkdir -p /etc/apt/keyrings",
-      "  curl -fsS -o /etc/apt/keyrings/rplay-build-mirror.asc \"$DEBIAN_MIRROR_KEY\"",
-      "  for f in $debian_sources; do if [ -e $f ]; then mv $f $f.rplay-build; fi; done",
-      "  printf 'Types: deb\\nURIs: %s\\nSuites: /\\nSigned-By: /etc/apt/keyrings/rplay-build-mirror.asc\\n' \"$DEBIAN_MIRROR\" >/etc/apt/sources.list.d/rplay-build-mirror.sources",
-      "fi",
+      # A mirror standing in for Debian's during the build only.
+      "if [ -n \"$DEBIAN_MIRROR\" ]; then sh /opt/rplay/apt-mirror.sh use \"$DEBIAN_MIRROR\" \"$DEBIAN_MIRROR_KEY\"; fi",
       "cd /opt/rplay && rplay -c local -i inventories/local playbooks/image.yml -e image_profile=${var.image_profile} -e @build-vars.yml ${var.rplay_extra_args}",
-      "if [ -n \"$DEBIAN_MIRROR\" ]; then",
-      "  rm /etc/apt/sources.list.d/rplay-build-mirror.sources /etc/apt/keyrings/rplay-build-mirror.asc",
-      "  for f in $debian_sources; do if [ -e $f.rplay-build ]; then mv $f.rplay-build $f; fi; done",
-      "fi",
+      "if [ -n \"$DEBIAN_MIRROR\" ]; then sh /opt/rplay/apt-mirror.sh restore; fi",
       # Last: each clone gets a machine ID of its own at first boot. Done here, not in the
       # playbook, so image.yml stays idempotent on a booted node.
       "truncate -s 0 /etc/machine-id",

@@ -237,14 +237,18 @@ impl TaskContext<'_> {
         let task = self.task;
         let items: Option<Vec<Value>> = match &task.loop_ {
             Some(crate::playbook::Loop::Items { kind, value }) => {
-                // `when` is checked per item, but a task whose `when` cannot involve the
-                // item and is false skips without evaluating the loop (Ansible does too).
-                Some(loops::items(
-                    kind,
-                    &value.to_value(),
-                    &self.scope,
-                    &value.span,
-                )?)
+                // `when` is checked per item. A loop that cannot be evaluated (a
+                // variable a skipped task registered, say) skips the task when `when`
+                // holds false without the item, as in Ansible; otherwise it is the error.
+                match loops::items(kind, &value.to_value(), &self.scope, &value.span) {
+                    Ok(items) => Some(items),
+                    Err(error) => {
+                        return match conditions_hold(&self.templar, &self.when, &self.scope) {
+                            Ok(false) => Ok(self.skipped(None)),
+                            _ => Err(error),
+                        };
+                    }
+                }
             }
             None => None,
         };

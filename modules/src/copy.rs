@@ -324,7 +324,10 @@ impl CopyArgs {
                 defaults: None,
             }
         } else {
-            EditedFile::read(transport, &dest).await?
+            match EditedFile::read_with_state(transport, &dest, destination.own.clone()).await? {
+                Ok(file) => file,
+                Err(message) => return Err(ModuleError::failed(message)),
+            }
         };
         file.create_parents = false;
         let differs = file.content.as_deref().map(sha1_hex).as_deref() != Some(checksum.as_str());

@@ -903,7 +903,7 @@ pub(crate) async fn real_path(
 }
 
 /// What a new path gets when nothing says otherwise: the umask and the user that runs
-/// the commands. Read only when a path is about to be created.
+/// the commands. Read only when a path is about to be created, once per host and user.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct HostDefaults {
     pub umask: u32,
@@ -919,7 +919,7 @@ impl HostDefaults {
 
     pub(crate) async fn read(transport: &dyn Transport) -> Result<Self, ModuleError> {
         let output = transport
-            .run(&Exec::new(["sh", "-c", HostDefaults::SCRIPT]))
+            .run_remembered(&Exec::new(["sh", "-c", HostDefaults::SCRIPT]))
             .await?;
         let text = output.stdout_text();
         HostDefaults::parse(&text).ok_or_else(|| {
@@ -1488,6 +1488,16 @@ impl EditedFile {
         path: &str,
     ) -> Result<Result<Self, String>, ModuleError> {
         let own = path_state(transport, path, false).await?;
+        EditedFile::read_with_state(transport, path, own).await
+    }
+
+    /// [`EditedFile::read_or_directory`] for a caller that has just read the path's own
+    /// state (not following a link).
+    pub(crate) async fn read_with_state(
+        transport: &dyn Transport,
+        path: &str,
+        own: PathState,
+    ) -> Result<Result<Self, String>, ModuleError> {
         let (target, state) = if own.is_link() {
             let real = real_path(transport, path).await?;
             let state = path_state(transport, &real, false).await?;

@@ -1723,14 +1723,13 @@ mod tests {
                 env!("CARGO_MANIFEST_DIR")
             );
             std::os::unix::fs::symlink(standin, format!("{bin}/kubeadm")).unwrap();
-            let inner = LocalTransport {
-                wrapper: vec![
-                    "env".to_string(),
-                    format!("KUBEADM_STANDIN_ROOT={root}"),
-                    format!("KUBEADM_STANDIN_VERSION={version}"),
-                    format!("PATH={bin}:/usr/bin:/bin"),
-                ],
-            };
+            let mut inner = LocalTransport::new();
+            inner.wrapper = vec![
+                "env".to_string(),
+                format!("KUBEADM_STANDIN_ROOT={root}"),
+                format!("KUBEADM_STANDIN_VERSION={version}"),
+                format!("PATH={bin}:/usr/bin:/bin"),
+            ];
             let transport = RerootedTransport {
                 inner,
                 root: root.clone(),

@@ -14,6 +14,8 @@ use tokio::io::AsyncWriteExt;
 pub struct LocalTransport {
     /// Prefix every command with this (e.g. `sudo -n -u root --`), for `become`.
     pub wrapper: Vec<String>,
+    /// Answers that hold for the whole run (`run_remembered`), shared by clones.
+    remembered: std::sync::Arc<crate::transport::Remembered>,
 }
 
 impl LocalTransport {
@@ -89,6 +91,13 @@ impl LocalTransport {
 impl Transport for LocalTransport {
     fn run<'a>(&'a self, exec: &'a Exec) -> BoxFuture<'a, Result<Output, TransportError>> {
         Box::pin(self.run_exec(exec))
+    }
+
+    fn run_remembered<'a>(
+        &'a self,
+        exec: &'a Exec,
+    ) -> BoxFuture<'a, Result<Output, TransportError>> {
+        Box::pin(self.remembered.run(self, exec))
     }
 
     fn put<'a>(

@@ -101,18 +101,63 @@ pub trait Transport: Send + Sync {
     ) -> BoxFuture<'a, Result<(), TransportError>>;
 
     fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, TransportError>>;
+
+    /// Runs a command whose answer cannot change during a run (the umask and ids of the
+    /// user commands run as), asking the host once where the transport keeps answers per
+    /// host (see [`Remembered`]). The default asks every time.
+    fn run_remembered<'a>(
+        &'a self,
+        exec: &'a Exec,
+    ) -> BoxFuture<'a, Result<Output, TransportError>> {
+        self.run(exec)
+    }
+}
+
+/// The answers a transport remembers for [`Transport::run_remembered`], by the whole
+/// command (a `become` prefix included, so each user has its own): successful ones only,
+/// and never for a command with input (it may carry a password).
+#[derive(Debug, Default)]
+pub struct Remembered {
+    answers: std::sync::Mutex<std::collections::HashMap<String, Output>>,
+}
+
+impl Remembered {
+    pub async fn run(
+        &self,
+        transport: &(impl Transport + ?Sized),
+        exec: &Exec,
+    ) -> Result<Output, TransportError> {
+        if exec.stdin.is_some() {
+            return transport.run(exec).await;
+        }
+        let key = format!("{:?}", (&exec.argv, &exec.env, &exec.cwd));
+        if let Some(output) = self.answers.lock().expect("answers lock").get(&key) {
+            return Ok(output.clone());
+        }
+        let output = transport.run(exec).await?;
+        if output.success() {
+            self.answers
+                .lock()
+                .expect("answers lock")
+                .insert(key, output.clone());
+        }
+        Ok(output)
+    }
 }
 
 /// The script `put_with_commands` runs: `$1` the destination, `$2` the mode, `$3` the
-/// owner. A hang-up or termination (Ctrl-C in rplay stops commands with SIGTERM) removes
-/// the temporary file, so no half-written `.rplay.*` file is left beside the destination.
+/// owner, `$4` the temporary file, a fresh name beside the destination, created
+/// exclusively (`set -C`) and private (umask 077) until its mode is set. A hang-up or
+/// termination (Ctrl-C in rplay stops commands with SIGTERM) removes the temporary file,
+/// so no half-written `.rplay.*` file is left beside the destination. Processes: `cat`,
+/// `sync`, `chmod` (unless an existing file gives its mode back through the temporary
+/// one), `chown` when asked or when replacing a file, and `mv`.
 const PUT_SCRIPT: &str = r#"set -e
-dest=$1; mode=$2; owner=$3
-dir=$(dirname -- "$dest")
-tmp=$(mktemp "$dir/.rplay.XXXXXXXXXX")
+dest=$1; mode=$2; owner=$3; tmp=$4
+(umask 077 && set -C && : >"$tmp")
 trap 'rm -f "$tmp"' EXIT
 trap 'rm -f "$tmp"; exit 143' HUP INT TERM
-cat > "$tmp"
+cat >>"$tmp"
 sync "$tmp" 2>/dev/null || true
 if [ -n "$mode" ]; then chmod "$mode" "$tmp"
 elif [ -e "$dest" ]; then chmod --reference="$dest" "$tmp"
@@ -122,6 +167,23 @@ elif [ -e "$dest" ]; then chown --reference="$dest" "$tmp" 2>/dev/null || true; 
 mv -f "$tmp" "$dest"
 trap - EXIT
 "#;
+
+/// A fresh name for a temporary file beside `path`: `.rplay.` and twelve hex digits from
+/// this process's random hash keys and a counter.
+pub fn temporary_beside(path: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    let name = format!(".rplay.{:012x}", hasher.finish() & 0xffff_ffff_ffff);
+    match path.rfind('/') {
+        Some(0) => format!("/{name}"),
+        Some(slash) => format!("{}/{name}", &path[..slash]),
+        None => name,
+    }
+}
 
 /// `put` through commands alone, for transports where the file must be written by another
 /// user (become) or where no file-transfer channel exists: the content goes over stdin to
@@ -151,6 +213,7 @@ pub async fn put_with_commands(
         path.to_string(),
         attrs.mode.map(|m| format!("{m:o}")).unwrap_or_default(),
         owner,
+        temporary_beside(path),
     ])
     .stdin(content.to_vec());
     let output = transport.run(&exec).await?;
@@ -164,27 +227,26 @@ pub async fn put_with_commands(
     }
 }
 
-/// `get` through `cat`, for the same cases as [`put_with_commands`].
+/// `get` through `cat`, for the same cases as [`put_with_commands`]; a missing file is
+/// `cat`'s "No such file or directory" (run with `LC_ALL=C`, so in English).
 pub async fn get_with_commands(
     transport: &(impl Transport + ?Sized),
     path: &str,
 ) -> Result<Option<Vec<u8>>, TransportError> {
-    let exec = Exec::new([
-        "sh",
-        "-c",
-        "if [ -e \"$1\" ]; then exec cat -- \"$1\"; else exit 66; fi",
-        "rplay-get",
-        path,
-    ]);
+    let mut exec = Exec::new(["cat", "--", path]);
+    exec.env.push(("LC_ALL".to_string(), "C".to_string()));
     let output = transport.run(&exec).await?;
-    match output.rc {
-        0 => Ok(Some(output.stdout)),
-        66 => Ok(None),
-        _ => Err(TransportError::Io(format!(
-            "reading {path}: {}",
-            output.stderr_text().trim()
-        ))),
+    if output.success() {
+        return Ok(Some(output.stdout));
     }
+    let stderr = output.stderr_text();
+    if stderr.contains("No such file or directory") {
+        return Ok(None);
+    }
+    Err(TransportError::Io(format!(
+        "reading {path}: {}",
+        stderr.trim()
+    )))
 }
 
 #[cfg(test)]
@@ -212,6 +274,7 @@ mod tests {
             .args(["-c", PUT_SCRIPT, "rplay-put"])
             .arg(&dest)
             .args(["", ""])
+            .arg(temporary_beside(dest.to_str().unwrap()))
             .process_group(0)
             .stdin(Stdio::piped())
             .spawn()
@@ -225,6 +288,11 @@ mod tests {
             assert!(Instant::now() < deadline, "no temporary file appeared");
             std::thread::sleep(Duration::from_millis(10));
         }
+        // Private while it is written, whatever the umask gives a new file.
+        let temporary = dir.path().join(&temporary_files(dir.path())[0]);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&temporary).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
         // As rplay stops a command on a host: SIGTERM to its process group.
         let group = format!("-{}", child.id());
         let killed = Command::new("kill")
@@ -237,5 +305,70 @@ mod tests {
         drop(stdin);
         assert_eq!(temporary_files(dir.path()), Vec::<String>::new());
         assert!(!dest.exists());
+    }
+
+    #[tokio::test]
+    async fn a_put_writes_the_file_and_never_reuses_a_temporary_name() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("file");
+        let dest_text = dest.to_str().unwrap();
+        let transport = crate::local::LocalTransport::new();
+        let mode =
+            |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+        let attrs = FileAttrs {
+            mode: Some(0o640),
+            ..FileAttrs::default()
+        };
+        put_with_commands(&transport, dest_text, b"one\n", &attrs)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"one\n");
+        assert_eq!(mode(&dest), 0o640);
+        // No mode: the replaced file's is kept.
+        put_with_commands(&transport, dest_text, b"two\n", &FileAttrs::default())
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"two\n");
+        assert_eq!(mode(&dest), 0o640);
+        assert_eq!(temporary_files(dir.path()), Vec::<String>::new());
+
+        // A file already at the temporary name is neither written nor removed.
+        let taken = temporary_beside(dest_text);
+        std::fs::write(&taken, b"someone else's").unwrap();
+        let output = Command::new("sh")
+            .args(["-c", PUT_SCRIPT, "rplay-put", dest_text, "", "", &taken])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        assert_eq!(std::fs::read(&taken).unwrap(), b"someone else's");
+        assert_eq!(std::fs::read(&dest).unwrap(), b"two\n");
+    }
+
+    #[test]
+    fn temporary_names_are_beside_the_path_and_differ() {
+        let first = temporary_beside("/etc/containerd/config.toml");
+        let second = temporary_beside("/etc/containerd/config.toml");
+        assert!(first.starts_with("/etc/containerd/.rplay."), "{first}");
+        assert_eq!(first.len(), "/etc/containerd/.rplay.".len() + 12);
+        assert_ne!(first, second);
+        assert!(temporary_beside("/top").starts_with("/.rplay."));
+        assert!(temporary_beside("relative").starts_with(".rplay."));
+    }
+
+    #[tokio::test]
+    async fn a_get_reads_the_file_or_says_it_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"content\0\xff").unwrap();
+        let transport = crate::local::LocalTransport::new();
+        let got = get_with_commands(&transport, file.to_str().unwrap()).await;
+        assert_eq!(got.unwrap(), Some(b"content\0\xff".to_vec()));
+        let missing = dir.path().join("missing");
+        let got = get_with_commands(&transport, missing.to_str().unwrap()).await;
+        assert_eq!(got.unwrap(), None);
+        let got = get_with_commands(&transport, dir.path().to_str().unwrap()).await;
+        assert!(got.unwrap_err().to_string().contains("Is a directory"));
     }
 }

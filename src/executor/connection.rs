@@ -302,6 +302,20 @@ impl Transport for TaskTransport {
         Box::pin(self.run_become(exec))
     }
 
+    /// The connection remembers the answer by the wrapped command, so each become user
+    /// has its own; with a become password the command carries it and is asked each time.
+    fn run_remembered<'a>(
+        &'a self,
+        exec: &'a Exec,
+    ) -> BoxFuture<'a, Result<Output, TransportError>> {
+        Box::pin(async move {
+            match &self.become_ {
+                Some(become_) if become_.password.is_some() => self.run_become(exec).await,
+                _ => self.inner.run_remembered(&self.wrap(exec)).await,
+            }
+        })
+    }
+
     fn put<'a>(
         &'a self,
         path: &'a str,

@@ -18,9 +18,20 @@
 //! <stdout bytes exactly><stderr bytes exactly>
 //! ```
 //!
-//! The token is random per command, and the reader takes exactly the announced number of
-//! bytes, so nothing a command prints can pass for framing: its output never reaches the
-//! channel except through `cat` after the lengths. The files are fresh per command so a
+//! or, in the common case of output on stdout alone, one process (`cat`) instead of two:
+//!
+//! ```text
+//! <token> <exit code> 2
+//! <stdout bytes>
+//! <token>
+//! ```
+//!
+//! where the stdout bytes are everything before the first `\n<token>\n`. The token is
+//! random per command (128 bits) and exists only in the snippet the helper reads and in
+//! rplay: it is never written to a file or an environment a command could read, so a
+//! command cannot print it. Otherwise the reader takes exactly the announced number of
+//! bytes. Either way nothing a command prints can pass for framing: its output never
+//! reaches the channel except through `cat` after the header. The files are fresh per command so a
 //! background process left writing to the previous ones cannot corrupt the next reply;
 //! they are deleted every [`CLEANUP_EVERY`] commands (one `rm`), and the whole directory
 //! when the helper exits. An input file is emptied as soon as its command ends: it may
@@ -159,7 +170,9 @@ pub fn command_snippet(exec: &Exec, token: &str, serial: u64) -> Result<String, 
         text.push_str(&format!(": >{input}\n"));
     }
     text.push_str(&format!(
-        "if [ -s {out} ] || [ -s {err} ]; then printf '%s %d 1\\n' '{token}' \"$rplay_rc\"; wc -c {out} {err}; cat {out} {err}; else printf '%s %d 0\\n' '{token}' \"$rplay_rc\"; fi\n"
+        "if [ -s {err} ]; then printf '%s %d 1\\n' '{token}' \"$rplay_rc\"; wc -c {out} {err}; cat {out} {err}; \
+         elif [ -s {out} ]; then printf '%s %d 2\\n' '{token}' \"$rplay_rc\"; cat {out}; printf '\\n%s\\n' '{token}'; \
+         else printf '%s %d 0\\n' '{token}' \"$rplay_rc\"; fi\n"
     ));
     if serial % CLEANUP_EVERY == CLEANUP_EVERY - 1 {
         text.push_str("rm -f \"$rplay_d\"/*\n");
@@ -168,8 +181,14 @@ pub fn command_snippet(exec: &Exec, token: &str, serial: u64) -> Result<String, 
 }
 
 /// Reads one reply from the start of `buffer`: `Ok(None)` while more bytes are needed,
-/// else the output and how many bytes it took.
-pub fn parse_reply(buffer: &[u8], token: &str) -> Result<Option<(Output, usize)>, String> {
+/// else the output and how many bytes it took. `searched` carries, between calls for
+/// the same reply, how far the buffer is known to hold no end of a stdout-only reply, so
+/// a long output arriving in pieces is scanned once; start it at 0 for each reply.
+pub fn parse_reply(
+    buffer: &[u8],
+    token: &str,
+    searched: &mut usize,
+) -> Result<Option<(Output, usize)>, String> {
     let Some((header, mut position)) = line_at(buffer, 0)? else {
         return Ok(None);
     };
@@ -188,6 +207,23 @@ pub fn parse_reply(buffer: &[u8], token: &str) -> Result<Option<(Output, usize)>
     let has_output = match words.next() {
         Some("0") => false,
         Some("1") => true,
+        Some("2") => {
+            let end = format!("\n{token}\n");
+            let from = position.max(*searched);
+            let Some(at) = find(&buffer[from..], end.as_bytes()) else {
+                *searched = buffer.len().saturating_sub(end.len() - 1).max(position);
+                return Ok(None);
+            };
+            let stdout = buffer[position..from + at].to_vec();
+            return Ok(Some((
+                Output {
+                    rc,
+                    stdout,
+                    stderr: Vec::new(),
+                },
+                from + at + end.len(),
+            )));
+        }
         _ => {
             return Err(format!(
                 "the helper shell sent a bad status line `{header}`"
@@ -229,6 +265,12 @@ pub fn parse_reply(buffer: &[u8], token: &str) -> Result<Option<(Output, usize)>
     let stdout = buffer[position..position + stdout_len].to_vec();
     let stderr = buffer[position + stdout_len..end].to_vec();
     Ok(Some((Output { rc, stdout, stderr }, end)))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
 }
 
 /// The line starting at `start` (without its newline) and where the next one starts.
@@ -291,11 +333,11 @@ mod tests {
             snippets.push(command_snippet(exec, token, serial as u64).unwrap());
         }
         let bytes = through_sh(&snippets, tmpdir);
-        let (ready, mut position) = parse_reply(&bytes, &start).unwrap().unwrap();
+        let (ready, mut position) = parse_reply(&bytes, &start, &mut 0).unwrap().unwrap();
         assert!(ready.rc > 1, "the ready reply carries the helper's pid");
         let mut outputs = Vec::new();
         for token in &tokens {
-            let (output, used) = parse_reply(&bytes[position..], token)
+            let (output, used) = parse_reply(&bytes[position..], token, &mut 0)
                 .unwrap()
                 .expect("a whole reply");
             outputs.push(output);
@@ -403,17 +445,65 @@ mod tests {
     fn partial_replies_wait_for_more() {
         let reply = b"tok 0 1\n3 a\n2 b\n5 total\nabcde";
         for cut in 0..reply.len() {
-            assert_eq!(parse_reply(&reply[..cut], "tok").unwrap(), None, "{cut}");
+            assert_eq!(
+                parse_reply(&reply[..cut], "tok", &mut 0).unwrap(),
+                None,
+                "{cut}"
+            );
         }
-        let (output, used) = parse_reply(reply, "tok").unwrap().unwrap();
+        let (output, used) = parse_reply(reply, "tok", &mut 0).unwrap().unwrap();
         assert_eq!(
             (output.stdout.as_slice(), output.stderr.as_slice()),
             (&b"abc"[..], &b"de"[..])
         );
         assert_eq!(used, reply.len());
-        assert!(parse_reply(b"other 0 0\n", "tok").is_err());
-        assert!(parse_reply(b"tok 0 1\n3 a\n2 b\n9 total\n", "tok").is_err());
-        assert!(parse_reply(&[b'x'; 9000], "tok").is_err());
+        assert!(parse_reply(b"other 0 0\n", "tok", &mut 0).is_err());
+        assert!(parse_reply(b"tok 0 1\n3 a\n2 b\n9 total\n", "tok", &mut 0).is_err());
+        assert!(parse_reply(&[b'x'; 9000], "tok", &mut 0).is_err());
+    }
+
+    #[test]
+    fn stdout_only_replies_end_at_the_token_fed_in_any_pieces() {
+        let reply = b"tok 3 2\nline\ntok-ish\n\ntok\nnext";
+        let end = reply.len() - b"next".len();
+        // Fed one byte more at a time, carrying what was searched, as the reader does.
+        let mut searched = 0;
+        for cut in 0..end {
+            assert_eq!(
+                parse_reply(&reply[..cut], "tok", &mut searched).unwrap(),
+                None,
+                "{cut}"
+            );
+            assert!(searched <= cut);
+        }
+        let (output, used) = parse_reply(&reply[..end], "tok", &mut searched)
+            .unwrap()
+            .unwrap();
+        assert_eq!(output.rc, 3);
+        assert_eq!(output.stdout, b"line\ntok-ish\n");
+        assert_eq!(used, end);
+        assert_eq!(parse_reply(reply, "tok", &mut 0).unwrap().unwrap().1, end);
+    }
+
+    #[test]
+    fn output_on_both_streams_or_stderr_alone_keeps_the_lengths() {
+        let outputs = run_all(&[
+            Exec::new(["sh", "-c", "printf 'out'; printf 'err' >&2"]),
+            Exec::new(["sh", "-c", "printf 'err only' >&2"]),
+            Exec::new(["printf", "out only"]),
+        ]);
+        assert_eq!(
+            (outputs[0].stdout_text(), outputs[0].stderr_text()),
+            ("out".into(), "err".into())
+        );
+        assert_eq!(
+            (outputs[1].stdout_text(), outputs[1].stderr_text()),
+            (String::new(), "err only".into())
+        );
+        assert_eq!(
+            (outputs[2].stdout_text(), outputs[2].stderr_text()),
+            ("out only".into(), String::new())
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::known_hosts::{self, display_path, HostKeyChecking, KnownHosts, Verdic
 use super::ssh_settings::SshSettings;
 use crate::interrupt::Interrupt;
 use futures::future::BoxFuture;
-use rplay_modules::transport::{get_with_commands, put_with_commands};
+use rplay_modules::transport::{get_with_commands, put_with_commands, Remembered};
 use rplay_modules::{Exec, FileAttrs, Output, Transport, TransportError};
 use russh::client;
 use russh::keys::{HashAlg, PublicKey, PublicKeyOrCertificate};
@@ -48,6 +48,8 @@ pub struct SshTransport {
     /// Connection attempts so far, read before waiting on `slot`: a caller that waited
     /// while another attempt failed gets that failure instead of trying again at once.
     attempts: AtomicU64,
+    /// Answers that hold for the whole run (`run_remembered`).
+    remembered: Remembered,
 }
 
 #[derive(Default)]
@@ -68,6 +70,7 @@ impl SshTransport {
             interrupt,
             slot: tokio::sync::Mutex::new(Slot::default()),
             attempts: AtomicU64::new(0),
+            remembered: Remembered::default(),
         }
     }
 
@@ -199,6 +202,13 @@ impl SshTransport {
 impl Transport for SshTransport {
     fn run<'a>(&'a self, exec: &'a Exec) -> BoxFuture<'a, Result<Output, TransportError>> {
         Box::pin(self.run_exec(exec))
+    }
+
+    fn run_remembered<'a>(
+        &'a self,
+        exec: &'a Exec,
+    ) -> BoxFuture<'a, Result<Output, TransportError>> {
+        Box::pin(self.remembered.run(self, exec))
     }
 
     /// Streams the content through a helper as base64, to a temporary file beside the
@@ -378,9 +388,11 @@ impl Helper {
         // belong to the command being run.
         let mut helper_stderr = Vec::new();
         let mut exit_status = None;
+        let mut searched = 0;
         loop {
             if let Some((mut output, used)) =
-                framing::parse_reply(&self.buffer, token).map_err(HelperError::Broken)?
+                framing::parse_reply(&self.buffer, token, &mut searched)
+                    .map_err(HelperError::Broken)?
             {
                 self.buffer.drain(..used);
                 output.stderr.extend_from_slice(&helper_stderr);

@@ -437,7 +437,7 @@ fi
 if want caps && have capsh; then mark capsh; capsh --print 2>/dev/null; fi
 
 if want env; then
-  if [ -r /proc/$$/environ ]; then read_files /proc/$$/environ; else mark env; env; fi
+  if [ -r /proc/self/environ ]; then read_files /proc/self/environ; else mark env; env; fi
 fi
 
 if want user; then

@@ -142,6 +142,19 @@ pub fn command_snippet(exec: &Exec, token: &str, serial: u64) -> Result<String, 
             odd_env.push(quote(&format!("{key}={value}")));
         }
     }
+    // `sh -c SCRIPT NAME ARGS...`, the form of every script the modules send, runs in
+    // the helper's own subshell: one process fewer. `eval` of the quoted script keeps a
+    // script that does not parse from touching the helper (the subshell fails with 2).
+    // Only `$0` differs: it is the helper's, not NAME.
+    if odd_env.is_empty() && exec.argv.len() >= 3 && exec.argv[0] == "sh" && exec.argv[1] == "-c" {
+        text.push_str("set --");
+        for word in exec.argv.iter().skip(4) {
+            text.push(' ');
+            text.push_str(&quote(word));
+        }
+        text.push_str(&format!("\neval {}\n", quote(&exec.argv[2])));
+        return Ok(finish(text, exec, &input, &out, &err, token, serial));
+    }
     // Ansible reports a missing program as rc 2 with this message; the local transport
     // does the same, so modules see one behaviour.
     let missing = format!("[Errno 2] No such file or directory: '{program}'");
@@ -162,6 +175,20 @@ pub fn command_snippet(exec: &Exec, token: &str, serial: u64) -> Result<String, 
         text.push(' ');
         text.push_str(&quote(word));
     }
+    text.push('\n');
+    Ok(finish(text, exec, &input, &out, &err, token, serial))
+}
+
+/// Closes the subshell of a command's snippet and adds the reply.
+fn finish(
+    mut text: String,
+    exec: &Exec,
+    input: &str,
+    out: &str,
+    err: &str,
+    token: &str,
+    serial: u64,
+) -> String {
     text.push_str(&format!(") <{input} >{out} 2>{err}\n"));
     text.push_str("rplay_rc=$?\n");
     if exec.stdin.is_some() {
@@ -177,7 +204,7 @@ pub fn command_snippet(exec: &Exec, token: &str, serial: u64) -> Result<String, 
     if serial % CLEANUP_EVERY == CLEANUP_EVERY - 1 {
         text.push_str("rm -f \"$rplay_d\"/*\n");
     }
-    Ok(text)
+    text
 }
 
 /// Reads one reply from the start of `buffer`: `Ok(None)` while more bytes are needed,
@@ -504,6 +531,37 @@ mod tests {
             (outputs[2].stdout_text(), outputs[2].stderr_text()),
             ("out only".into(), String::new())
         );
+    }
+
+    #[test]
+    fn sh_scripts_run_in_the_helpers_subshell_as_they_would_in_sh() {
+        let outputs = run_all(&[
+            // Arguments after the name, input, a trap on exit, an exit code.
+            Exec::new([
+                "sh",
+                "-c",
+                "trap 'echo trapped' EXIT; printf '%s|' \"$@\"; cat; exit 4",
+                "rplay-test",
+                "a b",
+                "it's",
+            ])
+            .stdin(b"in\n".to_vec()),
+            // A script that does not parse fails alone; the helper goes on.
+            Exec::new(["sh", "-c", "if then '", "rplay-test"]),
+            Exec::new(["sh", "-c", "set -e; false; echo not here", "rplay-test"]),
+            Exec::new(["sh", "-c", "exec printf 'replaced'", "rplay-test"]),
+            Exec::new(["echo", "still here"]),
+        ]);
+        assert_eq!(outputs[0].rc, 4);
+        assert_eq!(outputs[0].stdout_text(), "a b|it's|in\ntrapped\n");
+        assert_eq!(outputs[1].rc, 2);
+        assert!(!outputs[1].stderr.is_empty());
+        assert_eq!(
+            (outputs[2].rc, outputs[2].stdout_text()),
+            (1, String::new())
+        );
+        assert_eq!(outputs[3].stdout_text(), "replaced");
+        assert_eq!(outputs[4].stdout_text(), "still here\n");
     }
 
     #[test]

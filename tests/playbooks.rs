@@ -66,6 +66,85 @@ help: did you mean `command`?
 }
 
 #[test]
+fn syntax_check_lists_every_unknown_module_at_once() {
+    Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              tasks:
+                - comand: echo hi
+                - name: from a collection rplay lacks
+                  community.foo.frobnicate:
+                    x: 1
+                - community.foo.other: a=b
+                  when: false
+            ",
+        )
+        .args(&["play.yml", "--syntax-check"])
+        .stderr(
+            "error: couldn't resolve module/action `comand`
+ --> play.yml:3:7
+  |
+3 |     - comand: echo hi
+  |       ^^^^^^
+help: did you mean `command`?
+error: couldn't resolve module/action `community.foo.frobnicate`
+ --> play.yml:5:7
+  |
+5 |       community.foo.frobnicate:
+  |       ^^^^^^^^^^^^^^^^^^^^^^^^
+help: this module is not available in rplay; `rplay doc` lists those that are
+error: couldn't resolve module/action `community.foo.other`
+ --> play.yml:7:7
+  |
+7 |     - community.foo.other: a=b
+  |       ^^^^^^^^^^^^^^^^^^^
+help: this module is not available in rplay; `rplay doc` lists those that are
+",
+        )
+        .status(5)
+        .run();
+}
+
+#[test]
+fn a_collection_module_rplay_lacks_fails_only_when_its_task_runs() {
+    let output = Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              gather_facts: false
+              tasks:
+                - name: Skipped on this host
+                  community.foo.other: a=b
+                  when: false
+                - copy: {content: before, dest: '{dir}/before'}
+                - name: Runs
+                  community.foo.frobnicate:
+                    x: 1
+                - copy: {content: after, dest: '{dir}/after'}
+            ",
+        )
+        .args(&["play.yml"])
+        .stdout_contains("skipping: [localhost]")
+        .stdout_contains(
+            "fatal: [localhost]: FAILED! => {\"changed\": false, \"failed\": true, \"msg\": \"error: couldn't resolve module/action `community.foo.frobnicate`\\n --> play.yml:9:7",
+        )
+        .status(2)
+        .run();
+    assert!(output.exists("before"));
+    assert!(
+        !output.exists("after"),
+        "the run went on past the failed task"
+    );
+    assert_eq!(
+        output.recap("localhost"),
+        "localhost : ok=1 changed=1 unreachable=0 failed=1 skipped=1 rescued=0 ignored=0"
+    );
+}
+
+#[test]
 fn unknown_argument_points_at_the_key() {
     Test::new()
         .file(

@@ -1793,6 +1793,7 @@ impl Executor {
                         )
                     })?;
                 let tasks = loader.task_file(&path, &role_context)?;
+                refuse_unknown_modules(&loader)?;
                 let mut params = params_layer;
                 if let Some(entries) = args.as_map() {
                     for (key, value) in entries {
@@ -1871,6 +1872,7 @@ impl Executor {
                     }
                     None => Vec::new(),
                 };
+                refuse_unknown_modules(&loader)?;
                 let handlers = match role.entry_file("handlers", "main") {
                     Some(file) => loader.task_file(
                         &file,
@@ -1894,6 +1896,15 @@ impl Executor {
             }
             _ => Err(Diagnostic::at("not an include", &task.span)),
         }
+    }
+}
+
+/// An included file that names a module that does not exist fails the include, as a
+/// static one fails the load; modules of collections rplay lacks fail when they run.
+fn refuse_unknown_modules(loader: &Loader) -> Result<()> {
+    match loader.blocking_unknown_modules().into_iter().next() {
+        Some(diagnostic) => Err(diagnostic),
+        None => Ok(()),
     }
 }
 

@@ -145,6 +145,69 @@ fn a_collection_module_rplay_lacks_fails_only_when_its_task_runs() {
 }
 
 #[test]
+fn modules_of_other_distributions_load_and_fail_only_when_they_run() {
+    // The distribution the message names is this machine's, read as rplay reads it.
+    let release = std::fs::read_to_string("/etc/os-release").expect("/etc/os-release");
+    let id = release
+        .lines()
+        .find_map(|line| line.strip_prefix("ID="))
+        .expect("an ID in /etc/os-release")
+        .trim_matches('"');
+    let distribution = format!("{}{}", id[..1].to_uppercase(), &id[1..]);
+    let output = Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              gather_facts: false
+              vars:
+                family: Debian
+              tasks:
+                - name: RedHat only
+                  ansible.builtin.dnf: {name: containerd.io, state: present}
+                  when: family == 'RedHat'
+                - yum_repository: {name: docker, description: Docker, baseurl: 'https://x'}
+                  when: family == 'RedHat'
+                - ansible.posix.selinux: {state: disabled}
+                  when: family == 'RedHat'
+                - community.general.zypper: {name: x}
+                  when: family == 'Suse'
+                - name: Reached
+                  community.general.ufw: {rule: allow, port: '6443', proto: tcp}
+                  ignore_errors: true
+            ",
+        )
+        .args(&["play.yml"])
+        .stdout_contains(&format!(
+            "\"msg\": \"`ufw` is not supported on this host ({distribution}): it manages the Uncomplicated Firewall (Ubuntu's), and rplay does not run it; use `iptables` on Debian, or guard the task with a `when` on `ansible_os_family`\"}}\n...ignoring"
+        ))
+        .run();
+    assert_eq!(
+        output.recap("localhost"),
+        "localhost : ok=1 changed=0 unreachable=0 failed=0 skipped=4 rescued=0 ignored=1"
+    );
+}
+
+#[test]
+fn modules_of_other_distributions_have_their_arguments_checked() {
+    Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              tasks:
+                - ansible.posix.firewalld: {port: 6443/tcp, permanant: true, state: enabled}
+                  when: false
+            ",
+        )
+        .args(&["play.yml", "--syntax-check"])
+        .stderr_contains("error: unknown field `permanant` in `firewalld` arguments")
+        .stderr_contains("help: did you mean `permanent`?")
+        .status(5)
+        .run();
+}
+
+#[test]
 fn unknown_argument_points_at_the_key() {
     Test::new()
         .file(

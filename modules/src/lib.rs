@@ -36,6 +36,7 @@ pub mod kubeadm;
 pub mod lineinfile;
 pub mod local;
 pub mod modprobe;
+pub mod other_distribution;
 pub mod package;
 pub mod package_facts;
 pub mod ping;

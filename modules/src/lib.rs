@@ -32,6 +32,7 @@ pub mod find;
 pub mod get_url;
 pub mod getent;
 pub mod group;
+pub mod ini_file;
 pub mod kubeadm;
 pub mod lineinfile;
 pub mod local;

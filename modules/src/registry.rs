@@ -51,6 +51,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &crate::get_url::SPEC,
     &crate::getent::SPEC,
     &crate::group::SPEC,
+    &crate::ini_file::SPEC,
     &crate::kubeadm::SPEC,
     &crate::lineinfile::SPEC,
     &crate::modprobe::SPEC,

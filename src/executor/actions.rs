@@ -771,7 +771,14 @@ pub async fn run_module(
                 return Ok(Attempt::from_result(result));
             }
         }
+        // Facts a module returns are what the host will have: check mode sets them too,
+        // as Ansible's modules return them in check mode.
+        let facts = match result.get("ansible_facts") {
+            Some(serde_json::Value::Object(facts)) if module != "setup" => Some(facts.clone()),
+            _ => None,
+        };
         let mut attempt = Attempt::from_result(result);
+        attempt.facts = facts;
         if context.diff {
             attempt.diffs = plan.diffs;
         }

@@ -478,6 +478,24 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
         let playbook = loader.load_playbook(path)?;
         check_playbook(&playbook)?;
         playbooks.push(playbook);
+        // Every unknown module at once, each with its place: all of them under
+        // `--syntax-check`; for a run, those that must be typos (a module of another
+        // collection fails only if its task runs).
+        let unknown: Vec<Diagnostic> = if args.syntax_check {
+            loader
+                .unknown_modules
+                .iter()
+                .map(|unknown| unknown.diagnostic.clone())
+                .collect()
+        } else {
+            loader.blocking_unknown_modules()
+        };
+        if let Some((last, others)) = unknown.split_last() {
+            for diagnostic in others {
+                print_error(diagnostic);
+            }
+            return Err(last.clone());
+        }
     }
     if args.syntax_check {
         for playbook in &playbooks {

@@ -202,3 +202,62 @@ fn without_a_running_systemd_units_are_enabled_offline_and_state_is_refused() {
     );
     assert!(typo.stdout.is_empty(), "{}", typo.stdout);
 }
+
+const NAME_AND_ZONE_PLAYBOOK: &str = r#"- hosts: targets
+  gather_facts: false
+  tasks:
+    - name: Name the node
+      ansible.builtin.hostname:
+        name: node-a.cluster.test
+    - name: Berlin time
+      community.general.timezone:
+        name: Europe/Berlin
+    - name: The facts follow the new name
+      ansible.builtin.assert:
+        that:
+          - ansible_hostname == 'node-a'
+          - ansible_fqdn == 'node-a.cluster.test'
+"#;
+
+#[test]
+fn hostname_and_timezone_set_the_running_and_the_saved_state() {
+    let rig = Targets::up(Kind::Nspawn, 1);
+    rig.write("site.yml", NAME_AND_ZONE_PLAYBOOK);
+    let state = "hostname; cat /etc/hostname; readlink /etc/localtime";
+    let initial = rig.sh("t1", state);
+    assert!(
+        initial.ends_with("/usr/share/zoneinfo/Etc/UTC\n") && !initial.contains("node-a"),
+        "the target starts with its own name in UTC: {initial}"
+    );
+
+    let first = rig.rplay(&["site.yml"]);
+    first.assert_status(0);
+    assert_eq!(first.recap("t1"), recap("t1", 3, 2, 0, 0));
+    let converged = "node-a.cluster.test\nnode-a.cluster.test\n/usr/share/zoneinfo/Europe/Berlin\n";
+    assert_eq!(rig.sh("t1", state), converged);
+    let zone = rig.sh("t1", "date +%Z");
+    assert!(
+        zone == "CET\n" || zone == "CEST\n",
+        "the clock reads Berlin time: {zone}"
+    );
+
+    let second = rig.rplay(&["site.yml"]);
+    second.assert_status(0);
+    assert_eq!(second.recap("t1"), recap("t1", 3, 0, 0, 0));
+
+    // Drift: the running name changes behind rplay's back, the saved one stays.
+    rig.sh("t1", "hostname drifted");
+    let check = rig.rplay(&["site.yml", "--check"]);
+    check.assert_status(0);
+    assert_eq!(check.recap("t1"), recap("t1", 3, 1, 0, 0));
+    assert_eq!(
+        rig.sh("t1", "hostname"),
+        "drifted\n",
+        "--check left it alone"
+    );
+
+    let converge = rig.rplay(&["site.yml"]);
+    converge.assert_status(0);
+    assert_eq!(converge.recap("t1"), recap("t1", 3, 1, 0, 0));
+    assert_eq!(rig.sh("t1", state), converged);
+}

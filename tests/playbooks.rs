@@ -66,6 +66,148 @@ help: did you mean `command`?
 }
 
 #[test]
+fn syntax_check_lists_every_unknown_module_at_once() {
+    Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              tasks:
+                - comand: echo hi
+                - name: from a collection rplay lacks
+                  community.foo.frobnicate:
+                    x: 1
+                - community.foo.other: a=b
+                  when: false
+            ",
+        )
+        .args(&["play.yml", "--syntax-check"])
+        .stderr(
+            "error: couldn't resolve module/action `comand`
+ --> play.yml:3:7
+  |
+3 |     - comand: echo hi
+  |       ^^^^^^
+help: did you mean `command`?
+error: couldn't resolve module/action `community.foo.frobnicate`
+ --> play.yml:5:7
+  |
+5 |       community.foo.frobnicate:
+  |       ^^^^^^^^^^^^^^^^^^^^^^^^
+help: this module is not available in rplay; `rplay doc` lists those that are
+error: couldn't resolve module/action `community.foo.other`
+ --> play.yml:7:7
+  |
+7 |     - community.foo.other: a=b
+  |       ^^^^^^^^^^^^^^^^^^^
+help: this module is not available in rplay; `rplay doc` lists those that are
+",
+        )
+        .status(5)
+        .run();
+}
+
+#[test]
+fn a_collection_module_rplay_lacks_fails_only_when_its_task_runs() {
+    let output = Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              gather_facts: false
+              tasks:
+                - name: Skipped on this host
+                  community.foo.other: a=b
+                  when: false
+                - copy: {content: before, dest: '{dir}/before'}
+                - name: Runs
+                  community.foo.frobnicate:
+                    x: 1
+                - copy: {content: after, dest: '{dir}/after'}
+            ",
+        )
+        .args(&["play.yml"])
+        .stdout_contains("skipping: [localhost]")
+        .stdout_contains(
+            "fatal: [localhost]: FAILED! => {\"changed\": false, \"failed\": true, \"msg\": \"error: couldn't resolve module/action `community.foo.frobnicate`\\n --> play.yml:9:7",
+        )
+        .status(2)
+        .run();
+    assert!(output.exists("before"));
+    assert!(
+        !output.exists("after"),
+        "the run went on past the failed task"
+    );
+    assert_eq!(
+        output.recap("localhost"),
+        "localhost : ok=1 changed=1 unreachable=0 failed=1 skipped=1 rescued=0 ignored=0"
+    );
+}
+
+#[test]
+fn modules_of_other_distributions_load_and_fail_only_when_they_run() {
+    // The distribution the message names is this machine's, read as rplay reads it.
+    let release = std::fs::read_to_string("/etc/os-release").expect("/etc/os-release");
+    let id = release
+        .lines()
+        .find_map(|line| line.strip_prefix("ID="))
+        .expect("an ID in /etc/os-release")
+        .trim_matches('"');
+    let distribution = format!("{}{}", id[..1].to_uppercase(), &id[1..]);
+    let output = Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              gather_facts: false
+              vars:
+                family: Debian
+              tasks:
+                - name: RedHat only
+                  ansible.builtin.dnf: {name: containerd.io, state: present}
+                  when: family == 'RedHat'
+                - yum_repository: {name: docker, description: Docker, baseurl: 'https://x'}
+                  when: family == 'RedHat'
+                - ansible.posix.selinux: {state: disabled}
+                  when: family == 'RedHat'
+                - community.general.zypper: {name: x}
+                  when: family == 'Suse'
+                - name: Reached
+                  community.general.ufw: {rule: allow, port: '6443', proto: tcp}
+                  ignore_errors: true
+            ",
+        )
+        .args(&["play.yml"])
+        .stdout_contains(&format!(
+            "\"msg\": \"`ufw` is not supported on this host ({distribution}): it manages the Uncomplicated Firewall (Ubuntu's), and rplay does not run it; use `iptables` on Debian, or guard the task with a `when` on `ansible_os_family`\"}}\n...ignoring"
+        ))
+        .run();
+    assert_eq!(
+        output.recap("localhost"),
+        "localhost : ok=1 changed=0 unreachable=0 failed=0 skipped=4 rescued=0 ignored=1"
+    );
+}
+
+#[test]
+fn modules_of_other_distributions_have_their_arguments_checked() {
+    Test::new()
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              tasks:
+                - ansible.posix.firewalld: {port: 6443/tcp, permanant: true, state: enabled}
+                  when: false
+            ",
+        )
+        .args(&["play.yml", "--syntax-check"])
+        .stderr_contains("error: unknown field `permanant` in `firewalld` arguments")
+        .stderr_contains("help: did you mean `permanent`?")
+        .status(5)
+        .run();
+}
+
+#[test]
 fn unknown_argument_points_at_the_key() {
     Test::new()
         .file(

@@ -54,6 +54,14 @@ pub struct ServiceArgs {
     /// Whether the service starts at boot.
     #[serde(default, deserialize_with = "ansible_bool::option::deserialize")]
     pub enabled: Option<bool>,
+    /// Run `systemctl daemon-reload` first, as Ansible's `service` does on a systemd
+    /// host, where it hands its arguments to `systemd_service`.
+    #[serde(
+        default,
+        alias = "daemon-reload",
+        deserialize_with = "ansible_bool::deserialize"
+    )]
+    pub daemon_reload: bool,
     /// Accepted for compatibility; systemd knows whether the service runs.
     #[serde(default)]
     pub pattern: Option<Value>,
@@ -78,7 +86,7 @@ fn required_name<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<St
 
 impl Args for ServiceArgs {
     fn validate(&self) -> Result<(), ArgError> {
-        if self.state.is_none() && self.enabled.is_none() {
+        if self.state.is_none() && self.enabled.is_none() && !self.daemon_reload {
             return Err(ArgError::new(
                 "one of the following is required: state, enabled",
             ));
@@ -124,6 +132,7 @@ impl Module for ServiceArgs {
                 name: Some(self.name.clone()),
                 state: self.state,
                 enabled: self.enabled,
+                daemon_reload: self.daemon_reload,
                 require_systemd_init: true,
                 ..UnitRequest::default()
             };

@@ -25,7 +25,8 @@ pub struct ActionContext<'a> {
     pub host: &'a str,
     pub role: Option<&'a Role>,
     pub playbook_dir: &'a Path,
-    pub task_span: &'a Span,
+    /// Where the task names its module.
+    pub module_span: &'a Span,
 }
 
 pub async fn run(context: ActionContext<'_>) -> Result<Attempt, Diagnostic> {
@@ -718,9 +719,17 @@ pub async fn run_module(
     args: Node,
 ) -> Result<Attempt, Diagnostic> {
     let spec = rplay_modules::lookup(module).ok_or_else(|| {
-        Diagnostic::at(
-            format!("module `{module}` is not available"),
-            context.task_span,
+        // The loader let this task through so that a `when` could skip it; it runs now.
+        let diagnostic = Diagnostic::at(
+            format!("couldn't resolve module/action `{module}`"),
+            context.module_span,
+        )
+        .suggest(module, rplay_modules::registry::all_names());
+        if diagnostic.help.is_some() {
+            return diagnostic;
+        }
+        diagnostic.with_help(
+            "this module is not available in rplay; `rplay --syntax-check` lists every such task",
         )
     })?;
     let built = (spec.build)(args.to_json()).map_err(|error| arg_error(spec.name, &args, error))?;
@@ -762,7 +771,14 @@ pub async fn run_module(
                 return Ok(Attempt::from_result(result));
             }
         }
+        // Facts a module returns are what the host will have: check mode sets them too,
+        // as Ansible's modules return them in check mode.
+        let facts = match result.get("ansible_facts") {
+            Some(serde_json::Value::Object(facts)) if module != "setup" => Some(facts.clone()),
+            _ => None,
+        };
         let mut attempt = Attempt::from_result(result);
+        attempt.facts = facts;
         if context.diff {
             attempt.diffs = plan.diffs;
         }
@@ -1056,7 +1072,7 @@ mod tests {
             host: "node1",
             role: None,
             playbook_dir: Path::new("."),
-            task_span: &span,
+            module_span: &span,
         };
         run_module(&context, "apt", node.clone()).await.unwrap()
     }

@@ -26,6 +26,9 @@ pub struct HostState {
     /// The last task that failed here and its result, for `ansible_failed_task` and
     /// `ansible_failed_result` in rescue and always.
     pub last_failure: Option<(serde_json::Value, serde_json::Value)>,
+    /// `meta: clear_host_errors` cleared this host: it takes part in the next plays, and
+    /// the failures (and unreachable results) counted so far no longer fail the run.
+    pub errors_cleared: Option<(u32, u32)>,
 }
 
 impl HostState {

@@ -104,6 +104,15 @@ impl HostConnection {
     }
 }
 
+impl HostConnection {
+    /// `meta: reset_connection`: the next task opens a new connection (a new login sees
+    /// the groups a task just gave the user). Tasks already holding the old transport
+    /// keep it until they finish; it closes when the last of them lets go.
+    pub fn reset(&self) {
+        *self.current.lock().expect("connection lock") = None;
+    }
+}
+
 /// The connection variables as text, rendered with the task's variables; the keywords
 /// fill in what no variable sets.
 fn connection_variables(
@@ -208,6 +217,11 @@ mod tests {
             .transport(&scope(&[("ansible_host", "127.0.0.2")]), &keywords)
             .unwrap();
         assert!(!Arc::ptr_eq(&first.transport, &moved.transport));
+        connection.reset();
+        let reset = connection
+            .transport(&scope(&[("ansible_host", "127.0.0.2")]), &keywords)
+            .unwrap();
+        assert!(!Arc::ptr_eq(&moved.transport, &reset.transport));
         match connection.transport(&scope(&[("ansible_connection", "winrm")]), &keywords) {
             Err(ConnectionError::Settings(message)) => {
                 assert!(message.contains("`winrm`"), "{message}")

@@ -227,6 +227,8 @@ pub struct PlayContext {
     pub play_common: Common,
     /// Set by `meta: end_play` or by `any_errors_fatal`.
     pub ended: bool,
+    /// `meta: end_play`: the batches still to come do not run either.
+    pub play_ended: bool,
     /// Once `--start-at-task` has matched.
     pub started: bool,
 }
@@ -289,6 +291,7 @@ impl Executor {
                     notified: Vec::new(),
                     stats: Stats::default(),
                     last_failure: None,
+                    errors_cleared: None,
                 },
             );
         }
@@ -333,11 +336,23 @@ impl Executor {
         if self.interrupt.is_triggered() {
             return EXIT_INTERRUPTED;
         }
+        // What counts for the exit code: the recap, less what `clear_host_errors` forgave.
+        let counted: Vec<(u32, u32)> = touched
+            .iter()
+            .filter_map(|h| self.hosts.get(h))
+            .map(|state| {
+                let (failed, unreachable) = state.errors_cleared.unwrap_or((0, 0));
+                (
+                    state.stats.failed.saturating_sub(failed),
+                    state.stats.unreachable.saturating_sub(unreachable),
+                )
+            })
+            .collect();
         let mut code = 0;
-        if stats.values().any(|s| s.failed > 0) {
+        if counted.iter().any(|(failed, _)| *failed > 0) {
             code |= EXIT_FAILED;
         }
-        if stats.values().any(|s| s.unreachable > 0) {
+        if counted.iter().any(|(_, unreachable)| *unreachable > 0) {
             code |= EXIT_UNREACHABLE;
         }
         code
@@ -379,7 +394,15 @@ impl Executor {
         for host in &all_hosts {
             if let Some(state) = self.hosts.get_mut(host) {
                 // A host that failed in an earlier play stays out (Ansible keeps it
-                // failed); end_play/end_host only last for one play.
+                // failed), unless `clear_host_errors` cleared it; end_play/end_host only
+                // last for one play.
+                let cleared = state.errors_cleared.is_some_and(|(failed, unreachable)| {
+                    state.stats.failed == failed && state.stats.unreachable == unreachable
+                });
+                if cleared {
+                    state.failed = false;
+                    state.unreachable = false;
+                }
                 state.ended = false;
                 state.notified.clear();
             }
@@ -452,6 +475,7 @@ impl Executor {
                 dir: play.dir.clone(),
                 play_common: play.common.clone(),
                 ended: false,
+                play_ended: false,
                 started: self.started,
             };
             let inherited = Inherited {
@@ -486,7 +510,7 @@ impl Executor {
                         .is_some_and(|s| s.failed || s.unreachable)
                 })
                 .count();
-            if failed_in_batch == batch.len() && !batch.is_empty() {
+            if (failed_in_batch == batch.len() && !batch.is_empty()) || context.play_ended {
                 break;
             }
         }
@@ -1060,7 +1084,13 @@ impl Executor {
         inherited: &Inherited,
         context: &mut PlayContext,
     ) -> Result<()> {
-        // `when` applies to meta tasks that act per host.
+        // A meta task that acts per host (end_host, reset_connection) tests its `when` on
+        // every host; the others act on the whole play once, and test it on the first
+        // active host only, as Ansible's linear strategy does.
+        let per_host = matches!(
+            action,
+            "noop" | "reset_connection" | "end_host" | "role_complete" | "flush_handlers"
+        );
         let mut selected = Vec::new();
         let inner = inherited.enter(task);
         for host in hosts {
@@ -1069,34 +1099,61 @@ impl Executor {
             if task::conditions_hold(&self.templar, &inner.when, &scope)? {
                 selected.push(host.clone());
             }
+            if !per_host {
+                break;
+            }
         }
+        let play_hosts: Vec<String> = if selected.is_empty() {
+            Vec::new()
+        } else {
+            context.all_hosts.clone()
+        };
         match action {
             "flush_handlers" => self.flush_handlers(&context.batch.clone(), context).await?,
             "end_play" if !selected.is_empty() => {
+                // Every batch of the play, not only this one.
                 context.ended = true;
+                context.play_ended = true;
             }
-            "end_host" | "end_batch" => {
+            "end_host" => {
                 for host in &selected {
                     if let Some(state) = self.hosts.get_mut(host) {
                         state.ended = true;
                     }
                 }
-                if action == "end_batch" && !selected.is_empty() {
-                    context.ended = true;
-                }
+            }
+            "end_batch" if !selected.is_empty() => {
+                context.ended = true;
             }
             "clear_facts" => {
-                for host in &selected {
+                for host in &play_hosts {
                     if let Some(state) = self.hosts.get_mut(host) {
                         state.facts = Arc::new(VarMap::new());
                     }
                 }
             }
             "clear_host_errors" => {
-                for state in self.hosts.values_mut() {
-                    state.failed = false;
+                // Failed and unreachable hosts stay out of this play and come back for
+                // the next ones; what they counted so far no longer fails the run.
+                for host in &play_hosts {
+                    if let Some(state) = self.hosts.get_mut(host) {
+                        if state.failed || state.unreachable {
+                            state.errors_cleared =
+                                Some((state.stats.failed, state.stats.unreachable));
+                        }
+                    }
                 }
             }
+            "reset_connection" => {
+                for host in &selected {
+                    if let Some(state) = self.hosts.get(host) {
+                        state.connection.reset();
+                    }
+                }
+            }
+            // `refresh_inventory` re-reads inventory sources that are scripts or plugins;
+            // rplay's are files read once, so there is nothing new to read. `noop` and
+            // `role_complete` do nothing by definition.
             _ => {}
         }
         self.publish_layers(context);
@@ -1793,6 +1850,7 @@ impl Executor {
                         )
                     })?;
                 let tasks = loader.task_file(&path, &role_context)?;
+                refuse_unknown_modules(&loader)?;
                 let mut params = params_layer;
                 if let Some(entries) = args.as_map() {
                     for (key, value) in entries {
@@ -1871,6 +1929,7 @@ impl Executor {
                     }
                     None => Vec::new(),
                 };
+                refuse_unknown_modules(&loader)?;
                 let handlers = match role.entry_file("handlers", "main") {
                     Some(file) => loader.task_file(
                         &file,
@@ -1894,6 +1953,15 @@ impl Executor {
             }
             _ => Err(Diagnostic::at("not an include", &task.span)),
         }
+    }
+}
+
+/// An included file that names a module that does not exist fails the include, as a
+/// static one fails the load; modules of collections rplay lacks fail when they run.
+fn refuse_unknown_modules(loader: &Loader) -> Result<()> {
+    match loader.blocking_unknown_modules().into_iter().next() {
+        Some(diagnostic) => Err(diagnostic),
+        None => Ok(()),
     }
 }
 

@@ -593,7 +593,7 @@ impl TaskContext<'_> {
             module,
             written,
             args,
-            ..
+            module_span,
         } = &self.task.kind
         else {
             return Err(Diagnostic::at("not an action", &self.task.span));
@@ -622,7 +622,7 @@ impl TaskContext<'_> {
             host: &self.host,
             role: self.task.role.as_deref(),
             playbook_dir: &self.dir,
-            task_span: &self.task.span,
+            module_span,
         };
         actions::run(context).await
     }

@@ -82,7 +82,7 @@ pub struct Loader {
     /// Files being imported right now, for loop detection.
     stack: Vec<PathBuf>,
     /// Module names that do not exist, collected so `--syntax-check` can list them all.
-    pub unknown_modules: Vec<Diagnostic>,
+    pub unknown_modules: Vec<UnknownModule>,
     /// Handlers of roles imported inside task lists, joined to the play's handlers.
     imported_handlers: Vec<Task>,
     /// Roles imported inside task lists: their variables are visible to the play.
@@ -777,8 +777,33 @@ impl Loader {
             } else {
                 diagnostic
             };
-            self.unknown_modules.push(diagnostic.clone());
-            return Err(diagnostic);
+            // Not an error yet: `--syntax-check` lists every unknown module at once, and a
+            // module from a collection rplay does not carry fails only when its task must
+            // execute (a `when` may skip it). A short name is taken as a typo and stops
+            // the run before it starts (see `Loader::blocking_unknown_modules`).
+            self.unknown_modules.push(UnknownModule {
+                from_collection: is_collection_name(&module),
+                diagnostic,
+            });
+            let args = match &raw_args.value {
+                NodeValue::Map(_) | NodeValue::Null => {
+                    normalize_args(&module, &raw_args, extra_args.as_ref(), None)?
+                }
+                _ => Node::new(
+                    NodeValue::Map(vec![(
+                        Node::string("_raw_params", raw_args.span.clone()),
+                        raw_args.clone(),
+                    )]),
+                    raw_args.span.clone(),
+                ),
+            };
+            task.kind = TaskKind::Action {
+                module: module.clone(),
+                written: module,
+                module_span,
+                args,
+            };
+            return Ok(vec![task]);
         }
         let free_form = rplay_modules::lookup(&module)
             .and_then(|spec| spec.free_form)
@@ -807,6 +832,34 @@ impl Loader {
             args,
         };
         Ok(vec![task])
+    }
+}
+
+/// A task whose module rplay does not know.
+#[derive(Debug, Clone)]
+pub struct UnknownModule {
+    /// Named with a collection other than `ansible.builtin` (`community.foo.bar`): a
+    /// module rplay does not carry rather than a typo.
+    pub from_collection: bool,
+    pub diagnostic: Diagnostic,
+}
+
+/// `community.general.foo` names a collection's module; `foo` and `ansible.builtin.foo`
+/// name a built-in one.
+fn is_collection_name(name: &str) -> bool {
+    name.matches('.').count() >= 2 && strip_builtin(name) == name
+}
+
+impl Loader {
+    /// Unknown modules that stop a run before it starts: every one written as a short or
+    /// `ansible.builtin.` name (most likely a typo). Modules of other collections fail
+    /// only when their task runs.
+    pub fn blocking_unknown_modules(&self) -> Vec<Diagnostic> {
+        self.unknown_modules
+            .iter()
+            .filter(|unknown| !unknown.from_collection)
+            .map(|unknown| unknown.diagnostic.clone())
+            .collect()
     }
 }
 

@@ -111,13 +111,20 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Vec
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| invalid(format!("reading {}: {e}", path.display())))?;
                 let template = state.env().template_from_str(&text)?;
-                // The template sees the same variables as the expression that looked it up.
-                let rendered = template.render(Value::from_pairs(
-                    state
-                        .known_variables()
-                        .into_iter()
-                        .filter_map(|name| state.lookup(&name).map(|v| (name.to_string(), v))),
-                ))?;
+                // The template sees the same variables as the expression that looked it up,
+                // and `ansible_managed`, as templates do.
+                let mut variables: Vec<(String, Value)> = state
+                    .known_variables()
+                    .into_iter()
+                    .filter_map(|name| state.lookup(&name).map(|v| (name.to_string(), v)))
+                    .collect();
+                if !variables.iter().any(|(name, _)| name == "ansible_managed") {
+                    variables.push((
+                        "ansible_managed".to_string(),
+                        Value::from("Ansible managed"),
+                    ));
+                }
+                let rendered = template.render(Value::from_pairs(variables))?;
                 values.push(Value::from(rendered));
             }
             values

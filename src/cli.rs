@@ -228,6 +228,22 @@ pub struct RunOptions {
         env = "ANSIBLE_BECOME_PASSWORD_FILE"
     )]
     pub become_password_file: Option<String>,
+    /// Fail any task still running after this many seconds, stopping its command on the
+    /// host (0: no limit); a task's own `timeout:` wins.
+    #[arg(
+        long = "task-timeout",
+        value_name = "SECONDS",
+        env = "ANSIBLE_TASK_TIMEOUT"
+    )]
+    pub task_timeout: Option<u64>,
+    /// Try a failed SSH connection this many more times, waiting 1, 2, 4... seconds
+    /// between tries (default 0; `ansible_ssh_retries` wins for its hosts).
+    #[arg(
+        long = "connect-retries",
+        value_name = "COUNT",
+        env = "ANSIBLE_SSH_RETRIES"
+    )]
+    pub connect_retries: Option<u32>,
     #[command(flatten)]
     pub vault: VaultOptions,
     /// More output (-v, -vv, -vvv).
@@ -504,8 +520,10 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
             host_key_checking,
             ssh_common_args: args.ssh_common_args.clone(),
             ssh_extra_args: args.ssh_extra_args.clone(),
+            connect_retries: args.common.connect_retries,
             ..Default::default()
         },
+        task_timeout: args.common.task_timeout,
         check: args.common.check,
         diff: args.common.diff,
         forks: args.common.forks.max(1),

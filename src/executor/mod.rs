@@ -56,6 +56,8 @@ pub struct Options {
     pub start_at_task: Option<String>,
     pub step: bool,
     pub verbosity: u8,
+    /// `--task-timeout`: seconds any task may run; a task's `timeout:` wins.
+    pub task_timeout: Option<u64>,
 }
 
 impl Default for Options {
@@ -78,6 +80,7 @@ impl Default for Options {
             start_at_task: None,
             step: false,
             verbosity: 0,
+            task_timeout: None,
         }
     }
 }
@@ -1308,6 +1311,7 @@ impl Executor {
                 dir: context.dir.clone(),
                 local: Arc::new(rplay_modules::local::LocalTransport::new()),
                 interrupt: self.interrupt.clone(),
+                task_timeout: self.options.task_timeout,
                 become_default: connection::BecomeDefaults {
                     enabled: self.options.become_,
                     user: self.options.become_user.clone(),

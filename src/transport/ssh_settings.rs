@@ -74,6 +74,10 @@ pub struct SshSettings {
     /// How long one command may run before its helper channel is given up; none by
     /// default, as in Ansible.
     pub command_timeout: Option<Duration>,
+    /// How many more times a failed connection is tried, with a pause doubling from one
+    /// second between tries: `ansible_ssh_retries`, else `--connect-retries`, else
+    /// OpenSSH's `ConnectionAttempts` less one, else none (Ansible's default).
+    pub connect_retries: u32,
 }
 
 impl SshSettings {
@@ -333,6 +337,13 @@ pub fn resolve(
 
     let mut settings = finish(name, &original_host, &ssh, environment, host_key_checking)?;
     settings.password = password;
+    if let Some(text) = variable(vars, &["ansible_ssh_retries"])
+        .or_else(|| options.connect_retries.map(|n| n.to_string()))
+    {
+        settings.connect_retries = text.trim().parse().map_err(|_| {
+            format!("`ansible_ssh_retries` `{text}` for `{name}` is not a number of retries")
+        })?;
+    }
     settings.private_key =
         variable(vars, &["ansible_private_key", "ansible_ssh_private_key"]).map(Secret::new);
     settings.private_key_passphrase = variable(
@@ -448,6 +459,18 @@ fn finish(
         Some(interval) => Some(interval),
         None => Some(DEFAULT_KEEPALIVE_INTERVAL),
     };
+    let connect_retries = match ssh.get("connectionattempts") {
+        None => 0,
+        Some(text) => text
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(|n| n - 1)
+            .ok_or_else(|| {
+                format!("`ConnectionAttempts` `{text}` for `{name}` is not a number of tries")
+            })?,
+    };
     let keepalive_max = ssh
         .get("serveralivecountmax")
         .and_then(|t| t.trim().parse().ok())
@@ -536,6 +559,7 @@ fn finish(
         jump_hosts: Vec::new(),
         proxy_command,
         command_timeout: None,
+        connect_retries,
     })
 }
 

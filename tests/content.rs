@@ -500,7 +500,13 @@ fn image_builds_a_node_that_is_configured_but_not_running_and_a_second_run_chang
 
     // Again, as on the running machine the image became: its lists kept this time (the
     // clean-up would remove the lists the run fetched into the emptied directory).
-    let second = rig.rplay(&[image.as_str(), "-e", "@mirror.yml", "-e", "image_clean=false"]);
+    let second = rig.rplay(&[
+        image.as_str(),
+        "-e",
+        "@mirror.yml",
+        "-e",
+        "image_clean=false",
+    ]);
     second.assert_status(0);
     assert_converged(&second, "t1", "second run");
     assert_eq!(

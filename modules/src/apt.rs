@@ -1713,7 +1713,11 @@ mod tests {
         let output = run_script(CACHE_TIME, &["/nonexistent/stamp", &lists]).await;
         assert_eq!(times(output)[1], 0);
         // With an index, the directory's time stands in for the missing stamp.
-        fixture.write("lists/deb.debian.org_debian_dists_trixie_InRelease", b"", 0o644);
+        fixture.write(
+            "lists/deb.debian.org_debian_dists_trixie_InRelease",
+            b"",
+            0o644,
+        );
         let output = run_script(CACHE_TIME, &["/nonexistent/stamp", &lists]).await;
         let numbers = times(output);
         assert_eq!(numbers.len(), 2);

@@ -3,7 +3,9 @@
 //! Used for `connection: local` (the Packer image build, where rplay runs inside the VM)
 //! and by module tests.
 
-use crate::transport::{deadline_error, Deadline, Exec, FileAttrs, Output, Transport, TransportError};
+use crate::transport::{
+    deadline_error, Deadline, Exec, FileAttrs, Output, Transport, TransportError,
+};
 use futures::future::BoxFuture;
 use std::io::Write;
 use std::path::Path;

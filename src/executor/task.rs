@@ -121,7 +121,8 @@ const STOP_ALLOWANCE: std::time::Duration = std::time::Duration::from_secs(5);
 /// The result of an action cut short by its task's time limit, as ansible-core 2.19
 /// words it.
 fn timed_out(seconds: u64) -> Attempt {
-    let mut attempt = Attempt::failure(format!("Task failed: Timed out after {seconds} second(s)."));
+    let mut attempt =
+        Attempt::failure(format!("Task failed: Timed out after {seconds} second(s)."));
     attempt
         .result
         .insert("timedout".into(), json!({ "period": seconds }));

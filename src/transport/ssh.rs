@@ -916,7 +916,9 @@ impl client::Handler for HostKeyHandler {
                     russh::Error::KeepaliveTimeout => {
                         "the host stopped answering keepalives".to_string()
                     }
-                    russh::Error::InactivityTimeout => "the connection was idle too long".to_string(),
+                    russh::Error::InactivityTimeout => {
+                        "the connection was idle too long".to_string()
+                    }
                     other => describe_russh_error(other),
                 };
                 (cause, Err(error))

@@ -958,3 +958,20 @@ impl client::Handler for HostKeyHandler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_between_connection_tries_double_up_to_thirty_seconds() {
+        for (tries, base) in [(1, 1), (2, 2), (3, 4), (4, 8), (5, 16), (6, 30), (20, 30)] {
+            let pause = backoff(tries);
+            let base = std::time::Duration::from_secs(base);
+            assert!(
+                pause >= base && pause <= base.mul_f64(1.25),
+                "after try {tries}: {pause:?}"
+            );
+        }
+    }
+}

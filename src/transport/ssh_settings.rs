@@ -675,6 +675,38 @@ mod tests {
     }
 
     #[test]
+    fn connection_retries_from_the_variable_the_command_line_or_connection_attempts() {
+        let home = tempfile::tempdir().unwrap();
+        let environment = environment(home.path());
+        let retries = |vars: &VarMap, cli: Option<u32>| {
+            let options = ConnectionOptions {
+                connect_retries: cli,
+                ..Default::default()
+            };
+            resolve("web1", vars, &options, &environment).map(|s| s.connect_retries)
+        };
+        assert_eq!(retries(&VarMap::new(), None), Ok(0), "Ansible's default");
+        assert_eq!(retries(&VarMap::new(), Some(4)), Ok(4));
+        let attempts = vars(&[(
+            "ansible_ssh_common_args",
+            Value::from("-o ConnectionAttempts=3"),
+        )]);
+        assert_eq!(
+            retries(&attempts, None),
+            Ok(2),
+            "three attempts, two retries"
+        );
+        assert_eq!(retries(&attempts, Some(5)), Ok(5));
+        let variable = vars(&[("ansible_ssh_retries", Value::from(1))]);
+        assert_eq!(retries(&variable, Some(5)), Ok(1), "the variable wins");
+        let bad = vars(&[("ansible_ssh_retries", Value::from("often"))]);
+        assert_eq!(
+            retries(&bad, None),
+            Err("`ansible_ssh_retries` `often` for `web1` is not a number of retries".to_string())
+        );
+    }
+
+    #[test]
     fn inventory_variables_and_common_args() {
         let home = tempfile::tempdir().unwrap();
         let vars = vars(&[

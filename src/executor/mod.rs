@@ -142,7 +142,15 @@ pub struct Inherited {
     pub role: Option<Arc<Role>>,
     /// `include_tasks`/`include_role` parameters, per host.
     pub params: HashMap<String, Arc<VarMap>>,
+    /// The dynamic includes these tasks run inside, outermost first, as `included:` shows
+    /// them: bounded by [`MAX_INCLUDE_DEPTH`].
+    pub includes: Vec<String>,
 }
+
+/// How deep dynamic includes may nest. An include that includes itself is legitimate
+/// while a condition ends it, so this is a depth, not a cycle check; far deeper than any
+/// real playbook, and shallow enough that the nested runs cannot exhaust the stack.
+pub const MAX_INCLUDE_DEPTH: usize = 40;
 
 impl Inherited {
     fn enter(&self, task: &Task) -> Inherited {
@@ -464,6 +472,7 @@ impl Executor {
                 common: play.common.clone(),
                 role: None,
                 params: HashMap::new(),
+                includes: Vec::new(),
             };
             self.publish_layers(&context);
             if self.gathers_facts(play) {
@@ -1610,6 +1619,11 @@ impl Executor {
             let state = &self.hosts[host];
             let scope = self.task_scope(state, task, inherited, context);
             match self.include_plans(task, inherited, &scope, context) {
+                Ok(host_plans)
+                    if !host_plans.is_empty() && inherited.includes.len() >= MAX_INCLUDE_DEPTH =>
+                {
+                    failures.push((host.clone(), too_deep(task, &inherited.includes)));
+                }
                 Ok(host_plans) => plans.push((host.clone(), host_plans)),
                 Err(error) => failures.push((host.clone(), error)),
             }
@@ -1705,6 +1719,7 @@ impl Executor {
                 if let Some(role) = &plan.role {
                     scoped.role = Some(role.clone());
                 }
+                scoped.includes.push(plan.shown.clone());
                 context.handlers.extend(plan.handlers.iter().cloned());
                 if let (true, Some(role)) = (plan.public, &plan.role) {
                     let mut defaults = (*context.roles_defaults).clone();
@@ -1899,6 +1914,34 @@ impl Executor {
             _ => Err(Diagnostic::at("not an include", &task.span)),
         }
     }
+}
+
+/// The error of an include nested [`MAX_INCLUDE_DEPTH`] deep: the chain, with a run of
+/// the same file shown once with its count.
+fn too_deep(task: &Task, includes: &[String]) -> Diagnostic {
+    let mut chain: Vec<(String, usize)> = Vec::new();
+    for shown in includes {
+        let shown = crate::source::display_path(std::path::Path::new(shown));
+        match chain.last_mut() {
+            Some((last, count)) if *last == shown => *count += 1,
+            _ => chain.push((shown, 1)),
+        }
+    }
+    let chain: Vec<String> = chain
+        .into_iter()
+        .map(|(shown, count)| match count {
+            1 => shown,
+            _ => format!("{shown} ({count} times)"),
+        })
+        .collect();
+    Diagnostic::at(
+        format!(
+            "includes nest more than {MAX_INCLUDE_DEPTH} deep: {}",
+            chain.join(" -> ")
+        ),
+        &task.span,
+    )
+    .with_help("an include that includes itself needs a condition that ends it")
 }
 
 #[derive(Clone)]

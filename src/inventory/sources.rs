@@ -39,9 +39,7 @@ impl Inventory {
     /// One file: YAML when its extension says so (or it has none) and it reads as a
     /// mapping of groups; INI otherwise, as Ansible's plugins try them in that order.
     fn add_file(&mut self, path: &Path) -> Result<bool> {
-        let bytes = std::fs::read(path).map_err(|error| {
-            Diagnostic::new(format!("cannot read `{}`: {error}", display_path(path)))
-        })?;
+        let bytes = crate::source::read_input(path).map_err(Diagnostic::new)?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         if text.starts_with("#!") && is_executable(path) {
             return Err(Diagnostic::new(format!(

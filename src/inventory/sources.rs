@@ -80,6 +80,22 @@ impl Inventory {
         }
     }
 
+    /// An inventory from INI text alone, as a file named `name` would give (for tests and
+    /// fuzzing; files go through [`Inventory::load`]).
+    pub fn from_ini_text(name: &str, text: &str) -> Result<Inventory> {
+        let mut inventory = Inventory::implicit();
+        ini::parse(&mut inventory, &SourceFile::new(name, text), name)?;
+        Ok(inventory)
+    }
+
+    /// An inventory from YAML text alone, as [`Inventory::from_ini_text`] for INI.
+    pub fn from_yaml_text(name: &str, text: &str) -> Result<Inventory> {
+        let mut inventory = Inventory::implicit();
+        let root = yaml_format::read(&SourceFile::new(name, text)).map_err(|e| e.diagnostic)?;
+        yaml_format::parse(&mut inventory, &root, name)?;
+        Ok(inventory)
+    }
+
     /// `-i web1,web2:2222,` : hosts in `ungrouped`.
     pub(super) fn add_host_list(&mut self, list: &str) -> Result<()> {
         for item in list.split(',') {

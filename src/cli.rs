@@ -741,15 +741,32 @@ fn list(
 
 fn inventory_command(args: InventoryArgs) -> Result<i32, Diagnostic> {
     let inventory = load_inventory(&args.inventory)?;
-    if args.graph {
-        print!("{}", inventory.graph(&args.group)?);
+    let text = if args.graph {
+        inventory.graph(&args.group)?
     } else {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&inventory.to_list_json()).unwrap_or_default()
-        );
-    }
+        let mut json =
+            serde_json::to_string_pretty(&inventory.to_list_json()).unwrap_or_default();
+        json.push('\n');
+        json
+    };
+    write_stdout(&text)?;
     Ok(0)
+}
+
+/// Writes a listing to standard output. A reader that stops early (`| head`) is no error:
+/// the listing simply ends there, where `print!` would panic.
+fn write_stdout(text: &str) -> Result<(), Diagnostic> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(Diagnostic::new(
+            format!("cannot write to standard output: {error}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn doc_command(args: DocArgs) -> Result<i32, Diagnostic> {

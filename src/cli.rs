@@ -228,6 +228,22 @@ pub struct RunOptions {
         env = "ANSIBLE_BECOME_PASSWORD_FILE"
     )]
     pub become_password_file: Option<String>,
+    /// Fail any task still running after this many seconds, stopping its command on the
+    /// host (0: no limit); a task's own `timeout:` wins.
+    #[arg(
+        long = "task-timeout",
+        value_name = "SECONDS",
+        env = "ANSIBLE_TASK_TIMEOUT"
+    )]
+    pub task_timeout: Option<u64>,
+    /// Try a failed SSH connection this many more times, waiting 1, 2, 4... seconds
+    /// between tries (default 0; `ansible_ssh_retries` wins for its hosts).
+    #[arg(
+        long = "connect-retries",
+        value_name = "COUNT",
+        env = "ANSIBLE_SSH_RETRIES"
+    )]
+    pub connect_retries: Option<u32>,
     #[command(flatten)]
     pub vault: VaultOptions,
     /// More output (-v, -vv, -vvv).
@@ -522,8 +538,10 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
             host_key_checking,
             ssh_common_args: args.ssh_common_args.clone(),
             ssh_extra_args: args.ssh_extra_args.clone(),
+            connect_retries: args.common.connect_retries,
             ..Default::default()
         },
+        task_timeout: args.common.task_timeout,
         check: args.common.check,
         diff: args.common.diff,
         forks: args.common.forks.max(1),
@@ -741,15 +759,31 @@ fn list(
 
 fn inventory_command(args: InventoryArgs) -> Result<i32, Diagnostic> {
     let inventory = load_inventory(&args.inventory)?;
-    if args.graph {
-        print!("{}", inventory.graph(&args.group)?);
+    let text = if args.graph {
+        inventory.graph(&args.group)?
     } else {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&inventory.to_list_json()).unwrap_or_default()
-        );
-    }
+        let mut json = serde_json::to_string_pretty(&inventory.to_list_json()).unwrap_or_default();
+        json.push('\n');
+        json
+    };
+    write_stdout(&text)?;
     Ok(0)
+}
+
+/// Writes a listing to standard output. A reader that stops early (`| head`) is no error:
+/// the listing simply ends there, where `print!` would panic.
+fn write_stdout(text: &str) -> Result<(), Diagnostic> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(Diagnostic::new(
+            format!("cannot write to standard output: {error}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn doc_command(args: DocArgs) -> Result<i32, Diagnostic> {

@@ -76,8 +76,9 @@ impl Diagnostic {
                     span.line,
                     span.column
                 ));
-                if let Some(text) = file.line(span.line) {
-                    let caret_start = span.column.saturating_sub(1);
+                if let Some(line) = file.line(span.line) {
+                    let (text, caret_start) = shown_part(line, span.column.saturating_sub(1));
+                    let text = text.as_str();
                     let available = text.chars().count().saturating_sub(caret_start).max(1);
                     let carets = span.length.clamp(1, available);
                     let indent: String = text
@@ -96,6 +97,33 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// Longest part of a source line an error shows; a longer line (a minified document, a
+/// hostile one) is cut to a window around the caret, marked with `...` where it was cut.
+const MAX_SHOWN_CHARS: usize = 120;
+
+/// The part of `line` to show and the caret's column within it.
+fn shown_part(line: &str, caret: usize) -> (String, usize) {
+    let length = line.chars().count();
+    if length <= MAX_SHOWN_CHARS {
+        return (line.to_string(), caret);
+    }
+    let start = caret
+        .saturating_sub(MAX_SHOWN_CHARS / 3)
+        .min(length - MAX_SHOWN_CHARS);
+    let end = start + MAX_SHOWN_CHARS;
+    let mut shown = String::new();
+    let mut caret = caret - start;
+    if start > 0 {
+        shown.push_str("...");
+        caret += 3;
+    }
+    shown.extend(line.chars().skip(start).take(MAX_SHOWN_CHARS));
+    if end < length {
+        shown.push_str("...");
+    }
+    (shown, caret)
 }
 
 impl fmt::Display for Diagnostic {
@@ -126,6 +154,24 @@ pub fn did_you_mean<'a>(
 mod tests {
     use super::*;
     use crate::source::SourceFile;
+
+    #[test]
+    fn a_long_line_is_shown_around_the_caret() {
+        let line = format!("x: {}{}", "[".repeat(1000), "]".repeat(1000));
+        let file = SourceFile::new("deep.yml", line);
+        let span = Span {
+            file: Some(file),
+            line: 1,
+            column: 504,
+            length: 1,
+        };
+        let rendered = Diagnostic::at("too deep", &span).render();
+        let lines: Vec<&str> = rendered.lines().collect();
+        assert_eq!(lines[1], " --> deep.yml:1:504");
+        assert_eq!(lines[3], format!("1 | ...{}...", "[".repeat(120)));
+        // The caret is under the 504th character: 40 shown before it, after the `...`.
+        assert_eq!(lines[4], format!("  | {}^", " ".repeat(43)));
+    }
 
     #[test]
     fn draws_caret_under_span() {

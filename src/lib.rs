@@ -8,6 +8,8 @@ pub mod cli;
 pub mod diagnostic;
 pub mod doc;
 pub mod executor;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod interrupt;
 pub mod inventory;
 pub mod node;

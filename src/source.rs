@@ -33,6 +33,43 @@ impl SourceFile {
     }
 }
 
+/// The largest file rplay reads as text to parse: a playbook, a task or vars file, an
+/// inventory, a template. Far above any real one (the largest shipped file is a few KiB);
+/// a bigger file is a mistake or an attack, and parsing it would take memory without bound.
+pub const MAX_INPUT_BYTES: u64 = 16 << 20;
+
+/// Reads a file to parse, refusing one over [`MAX_INPUT_BYTES`] before holding it in
+/// memory (a FIFO or `/dev/zero` too, whose size says nothing). The error names the file.
+pub fn read_input(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read `{}`: {e}", display_path(path));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let too_big = || {
+        format!(
+            "`{}` is larger than {} MiB, the most rplay reads as a playbook, inventory, vars file or template",
+            display_path(path),
+            MAX_INPUT_BYTES >> 20
+        )
+    };
+    if file.metadata().map_err(cannot)?.len() > MAX_INPUT_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
+/// [`read_input`] for UTF-8 text.
+pub fn read_input_text(path: &Path) -> Result<String, String> {
+    String::from_utf8(read_input(path)?)
+        .map_err(|_| format!("`{}` is not UTF-8", display_path(path)))
+}
+
 pub fn display_path(path: &Path) -> String {
     if let Ok(cwd) = std::env::current_dir() {
         if let Ok(relative) = path.strip_prefix(&cwd) {

@@ -285,9 +285,10 @@ pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
     decrypt_file_content(bytes, path)
 }
 
-/// [`read_file`] for text.
+/// [`read_file`] for text to parse, no larger than [`crate::source::MAX_INPUT_BYTES`].
 pub fn read_to_string(path: &std::path::Path) -> Result<String, String> {
-    String::from_utf8(read_file(path)?)
+    let bytes = decrypt_file_content(crate::source::read_input(path)?, path)?;
+    String::from_utf8(bytes)
         .map_err(|_| format!("`{}` is not UTF-8", crate::source::display_path(path)))
 }
 

@@ -67,9 +67,13 @@ pub fn load_all(file: Arc<SourceFile>) -> Result<Vec<Node>> {
                 span.column = text.chars().count() + 1;
             }
         }
+        let help = if error.info().contains("recursion limit") {
+            "the document nests collections deeper than the parser allows; flatten it"
+        } else {
+            "check the indentation and quoting on this line and the one before"
+        };
         return Err(
-            Diagnostic::at(format!("invalid YAML: {}", error.info()), &span)
-                .with_help("check the indentation and quoting on this line and the one before"),
+            Diagnostic::at(format!("invalid YAML: {}", error.info()), &span).with_help(help),
         );
     }
     let mut composer = Composer {

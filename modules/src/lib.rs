@@ -67,7 +67,7 @@ pub use args::{ArgError, Args};
 pub const SHARED_SOURCES: &[&str] = &[include_str!("args.rs")];
 pub use plan::{CheckSupport, Diff, FollowUp, Plan, Settle, Step};
 pub use registry::{lookup, ModuleSpec, MODULES};
-pub use transport::{Exec, FileAttrs, Output, Transport, TransportError};
+pub use transport::{Deadline, Exec, FileAttrs, Output, Transport, TransportError};
 
 use futures::future::BoxFuture;
 

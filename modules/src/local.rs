@@ -3,7 +3,9 @@
 //! Used for `connection: local` (the Packer image build, where rplay runs inside the VM)
 //! and by module tests.
 
-use crate::transport::{Exec, FileAttrs, Output, Transport, TransportError};
+use crate::transport::{
+    deadline_error, Deadline, Exec, FileAttrs, Output, Transport, TransportError,
+};
 use futures::future::BoxFuture;
 use std::io::Write;
 use std::path::Path;
@@ -28,6 +30,10 @@ impl LocalTransport {
         let Some((program, rest)) = argv.split_first() else {
             return Err(TransportError::Io("empty command".to_string()));
         };
+        let deadline = Deadline::current();
+        if deadline.as_ref().is_some_and(|d| d.passed()) {
+            return Err(deadline_error());
+        }
         let mut command = tokio::process::Command::new(program);
         command
             .args(rest)
@@ -44,6 +50,11 @@ impl LocalTransport {
         }
         if let Some(dir) = &exec.cwd {
             command.current_dir(dir);
+        }
+        if deadline.is_some() {
+            // A group of its own, so that the whole command (a shell and what it started)
+            // can be stopped when the task's time runs out.
+            command.process_group(0);
         }
         let mut child = match command.spawn() {
             Ok(child) => child,
@@ -69,10 +80,30 @@ impl LocalTransport {
                 let _ = stdin.write_all(&bytes).await;
             });
         }
-        let output = child
-            .wait_with_output()
-            .await
-            .map_err(|e| TransportError::Io(format!("waiting for {program}: {e}")))?;
+        let group = child.id();
+        let _running = deadline.as_ref().map(|d| d.running());
+        let waiting = child.wait_with_output();
+        let output = match &deadline {
+            None => waiting.await,
+            Some(deadline) => {
+                tokio::select! {
+                    output = waiting => output,
+                    () = tokio::time::sleep_until(deadline.at()) => {
+                        // SIGTERM to the group first, so a file being written is removed;
+                        // dropping the child then kills what is left of it.
+                        if let Some(group) = group {
+                            let _ = std::process::Command::new("kill")
+                                .args(["-TERM", "--", &format!("-{group}")])
+                                .stderr(Stdio::null())
+                                .status();
+                        }
+                        deadline.expire();
+                        return Err(deadline_error());
+                    }
+                }
+            }
+        }
+        .map_err(|e| TransportError::Io(format!("waiting for {program}: {e}")))?;
         let rc = match output.status.code() {
             Some(code) => code,
             None => {

@@ -145,6 +145,99 @@ impl Remembered {
     }
 }
 
+/// A time limit on everything a task runs on its host (the `timeout:` keyword).
+///
+/// The limit travels with the task as a task-local value rather than through every
+/// module's signature: a module only calls `run`, `put` and `get`, and the transport under
+/// it reads [`Deadline::current`]. A transport keeps the contract by refusing to start a
+/// command once the limit has passed, and by stopping a running command on the host when
+/// it passes (its process group gets SIGTERM, so a file being written is removed), then
+/// calling [`Deadline::expire`] and returning an error. The engine reads
+/// [`Deadline::expired`] to report the task as timed out rather than as the error.
+#[derive(Debug)]
+pub struct Deadline {
+    at: tokio::time::Instant,
+    expired: std::sync::atomic::AtomicBool,
+    /// Commands running under this limit: when it passes, the engine gives their
+    /// transports time to stop them on the host before it lets the task go.
+    running: std::sync::atomic::AtomicUsize,
+}
+
+/// A command running under a [`Deadline`], from [`Deadline::running`]; counts until
+/// dropped.
+pub struct Running<'a>(&'a Deadline);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0
+            .running
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+tokio::task_local! {
+    static DEADLINE: std::sync::Arc<Deadline>;
+}
+
+impl Deadline {
+    pub fn new(at: tokio::time::Instant) -> std::sync::Arc<Deadline> {
+        std::sync::Arc::new(Deadline {
+            at,
+            expired: std::sync::atomic::AtomicBool::new(false),
+            running: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    pub fn at(&self) -> tokio::time::Instant {
+        self.at
+    }
+
+    /// Runs `work` under this limit: transports called from it see it as current.
+    pub async fn scope<F: std::future::Future>(self: &std::sync::Arc<Self>, work: F) -> F::Output {
+        DEADLINE.scope(self.clone(), work).await
+    }
+
+    /// The limit of the task this code runs for, if it has one.
+    pub fn current() -> Option<std::sync::Arc<Deadline>> {
+        DEADLINE.try_with(|deadline| deadline.clone()).ok()
+    }
+
+    /// Counts a command as running on the host until the guard is dropped.
+    pub fn running(&self) -> Running<'_> {
+        self.running
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Running(self)
+    }
+
+    /// Whether a command is running under this limit now.
+    pub fn is_busy(&self) -> bool {
+        self.running.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+
+    /// Marks the limit as reached: a command was refused or stopped because of it.
+    pub fn expire(&self) {
+        self.expired
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn expired(&self) -> bool {
+        self.expired.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether the limit has passed; marks it expired if so.
+    pub fn passed(&self) -> bool {
+        if tokio::time::Instant::now() >= self.at {
+            self.expire();
+        }
+        self.expired()
+    }
+}
+
+/// The error of a command refused or stopped because the task's time limit passed.
+pub fn deadline_error() -> TransportError {
+    TransportError::Io("the task's time limit passed; the command was stopped".to_string())
+}
+
 /// The script `put_with_commands` runs: `$1` the destination, `$2` the mode, `$3` the
 /// owner, `$4` the temporary file, a fresh name beside the destination, created
 /// exclusively (`set -C`) and private (umask 077) until its mode is set. A hang-up or

@@ -32,6 +32,7 @@ pub const CONNECTION_VARIABLES: &[&str] = &[
     "ansible_private_key_passphrase",
     "ansible_ssh_private_key_passphrase",
     "ansible_ssh_timeout",
+    "ansible_ssh_retries",
     "ansible_timeout",
     "ansible_ssh_args",
     "ansible_ssh_common_args",

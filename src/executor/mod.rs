@@ -56,6 +56,8 @@ pub struct Options {
     pub start_at_task: Option<String>,
     pub step: bool,
     pub verbosity: u8,
+    /// `--task-timeout`: seconds any task may run; a task's `timeout:` wins.
+    pub task_timeout: Option<u64>,
 }
 
 impl Default for Options {
@@ -78,6 +80,7 @@ impl Default for Options {
             start_at_task: None,
             step: false,
             verbosity: 0,
+            task_timeout: None,
         }
     }
 }
@@ -139,7 +142,15 @@ pub struct Inherited {
     pub role: Option<Arc<Role>>,
     /// `include_tasks`/`include_role` parameters, per host.
     pub params: HashMap<String, Arc<VarMap>>,
+    /// The dynamic includes these tasks run inside, outermost first, as `included:` shows
+    /// them: bounded by [`MAX_INCLUDE_DEPTH`].
+    pub includes: Vec<String>,
 }
+
+/// How deep dynamic includes may nest. An include that includes itself is legitimate
+/// while a condition ends it, so this is a depth, not a cycle check; far deeper than any
+/// real playbook, and shallow enough that the nested runs cannot exhaust the stack.
+pub const MAX_INCLUDE_DEPTH: usize = 40;
 
 impl Inherited {
     fn enter(&self, task: &Task) -> Inherited {
@@ -485,6 +496,7 @@ impl Executor {
                 common: play.common.clone(),
                 role: None,
                 params: HashMap::new(),
+                includes: Vec::new(),
             };
             self.publish_layers(&context);
             if self.gathers_facts(play) {
@@ -1365,6 +1377,7 @@ impl Executor {
                 dir: context.dir.clone(),
                 local: Arc::new(rplay_modules::local::LocalTransport::new()),
                 interrupt: self.interrupt.clone(),
+                task_timeout: self.options.task_timeout,
                 become_default: connection::BecomeDefaults {
                     enabled: self.options.become_,
                     user: self.options.become_user.clone(),
@@ -1663,6 +1676,11 @@ impl Executor {
             let state = &self.hosts[host];
             let scope = self.task_scope(state, task, inherited, context);
             match self.include_plans(task, inherited, &scope, context) {
+                Ok(host_plans)
+                    if !host_plans.is_empty() && inherited.includes.len() >= MAX_INCLUDE_DEPTH =>
+                {
+                    failures.push((host.clone(), too_deep(task, &inherited.includes)));
+                }
                 Ok(host_plans) => plans.push((host.clone(), host_plans)),
                 Err(error) => failures.push((host.clone(), error)),
             }
@@ -1758,6 +1776,7 @@ impl Executor {
                 if let Some(role) = &plan.role {
                     scoped.role = Some(role.clone());
                 }
+                scoped.includes.push(plan.shown.clone());
                 context.handlers.extend(plan.handlers.iter().cloned());
                 if let (true, Some(role)) = (plan.public, &plan.role) {
                     let mut defaults = (*context.roles_defaults).clone();
@@ -1963,6 +1982,34 @@ fn refuse_unknown_modules(loader: &Loader) -> Result<()> {
         Some(diagnostic) => Err(diagnostic),
         None => Ok(()),
     }
+}
+
+/// The error of an include nested [`MAX_INCLUDE_DEPTH`] deep: the chain, with a run of
+/// the same file shown once with its count.
+fn too_deep(task: &Task, includes: &[String]) -> Diagnostic {
+    let mut chain: Vec<(String, usize)> = Vec::new();
+    for shown in includes {
+        let shown = crate::source::display_path(std::path::Path::new(shown));
+        match chain.last_mut() {
+            Some((last, count)) if *last == shown => *count += 1,
+            _ => chain.push((shown, 1)),
+        }
+    }
+    let chain: Vec<String> = chain
+        .into_iter()
+        .map(|(shown, count)| match count {
+            1 => shown,
+            _ => format!("{shown} ({count} times)"),
+        })
+        .collect();
+    Diagnostic::at(
+        format!(
+            "includes nest more than {MAX_INCLUDE_DEPTH} deep: {}",
+            chain.join(" -> ")
+        ),
+        &task.span,
+    )
+    .with_help("an include that includes itself needs a condition that ends it")
 }
 
 #[derive(Clone)]

@@ -12,7 +12,7 @@ use crate::report::Status;
 use crate::secret::Secret;
 use crate::template::{truthy, Scope, Templar, VarMap};
 use minijinja::Value;
-use rplay_modules::{Diff, Transport};
+use rplay_modules::{Deadline, Diff, Transport};
 use serde_json::{json, Map};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +35,8 @@ pub struct TaskContext<'a> {
     pub local: Arc<rplay_modules::local::LocalTransport>,
     pub become_default: BecomeDefaults,
     pub interrupt: crate::interrupt::Interrupt,
+    /// `--task-timeout`: the time limit of tasks that set no `timeout:` of their own.
+    pub task_timeout: Option<u64>,
 }
 
 /// The host a task is delegated to: its connection, and its variables for the connection
@@ -110,6 +112,21 @@ impl TaskOutput {
         result.insert("msg".into(), json!(message));
         TaskOutput::new(Status::Failed, result)
     }
+}
+
+/// How long a transport may take to stop a command on its host once the task's time
+/// limit passed, before the task is let go anyway.
+const STOP_ALLOWANCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The result of an action cut short by its task's time limit, as ansible-core 2.19
+/// words it.
+fn timed_out(seconds: u64) -> Attempt {
+    let mut attempt =
+        Attempt::failure(format!("Task failed: Timed out after {seconds} second(s)."));
+    attempt
+        .result
+        .insert("timedout".into(), json!({ "period": seconds }));
+    attempt
 }
 
 /// Evaluates a list of conditions (all must hold).
@@ -494,7 +511,7 @@ impl TaskContext<'_> {
         let mut attempt_number = 0u32;
         loop {
             attempt_number += 1;
-            let mut attempt = self.execute(scope).await?;
+            let mut attempt = self.execute_within_limit(scope).await?;
             if attempt.unreachable {
                 let result = attempt.result.clone();
                 return Ok((Status::Unreachable, result, attempt));
@@ -585,6 +602,60 @@ impl TaskContext<'_> {
             Status::Ok
         };
         Ok((status, result))
+    }
+
+    /// The task's time limit in seconds: its `timeout:` keyword (inherited from its block
+    /// or play), else `--task-timeout`; 0 means none, as in Ansible.
+    fn time_limit(&self, scope: &Scope) -> Result<Option<u64>, Diagnostic> {
+        let seconds = match &self.common.timeout {
+            Some(node) => {
+                let value = self
+                    .templar
+                    .render_deep(&node.to_value(), scope, &node.span)?;
+                match number(&value) {
+                    Some(seconds) if seconds >= 0.0 && seconds.fract() == 0.0 => seconds as u64,
+                    _ => {
+                        return Err(Diagnostic::at(
+                            format!("`timeout` must be a whole number of seconds, not `{value}`"),
+                            &node.span,
+                        ))
+                    }
+                }
+            }
+            None => self.task_timeout.unwrap_or(0),
+        };
+        Ok((seconds > 0).then_some(seconds))
+    }
+
+    /// Runs the action once under the task's time limit. The transports stop a command
+    /// still running when the limit passes (see [`Deadline`]); what is not a command (a
+    /// `pause`, a connection being made) is dropped at the limit, and the task fails as
+    /// Ansible reports it.
+    async fn execute_within_limit(&self, scope: &Scope) -> Result<Attempt, Diagnostic> {
+        let Some(seconds) = self.time_limit(scope)? else {
+            return self.execute(scope).await;
+        };
+        let deadline =
+            Deadline::new(tokio::time::Instant::now() + std::time::Duration::from_secs(seconds));
+        let work = deadline.scope(self.execute(scope));
+        tokio::pin!(work);
+        let finished = tokio::select! {
+            finished = &mut work => Some(finished),
+            () = tokio::time::sleep_until(deadline.at()) => {
+                deadline.expire();
+                if deadline.is_busy() {
+                    // A transport is stopping its command on the host: let it finish, so
+                    // nothing is left running there.
+                    tokio::time::timeout(STOP_ALLOWANCE, &mut work).await.ok()
+                } else {
+                    None
+                }
+            }
+        };
+        match finished {
+            Some(result) if !deadline.expired() => result,
+            _ => Ok(timed_out(seconds)),
+        }
     }
 
     /// Runs the action once, without retries.

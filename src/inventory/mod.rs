@@ -567,12 +567,21 @@ impl Inventory {
     }
 
     fn add_to_group(&mut self, host: &str, group: &str) {
-        let Some(entry) = self.groups.get_mut(group) else {
-            return;
-        };
-        if entry.hosts.iter().any(|name| name == host) {
+        if !self.groups.contains_key(group) {
             return;
         }
+        // A host's own short list of groups answers whether it is in this one: the group's
+        // list of hosts may hold tens of thousands (`web[0:99999]`), and searching it for
+        // every host added made a large range quadratic. Both lists change only together,
+        // here and in `remove_from_group`.
+        let member = match self.host_entry_mut(host) {
+            Some(entry) => entry.groups.iter().any(|name| name == group),
+            None => self.groups[group].hosts.iter().any(|name| name == host),
+        };
+        if member {
+            return;
+        }
+        let entry = self.groups.get_mut(group).expect("checked above");
         entry.hosts.push(host.to_string());
         if let Some(host) = self.host_entry_mut(host) {
             if !host.groups.iter().any(|name| name == group) {

@@ -55,9 +55,7 @@ impl Limit {
                     display_path(path)
                 )));
             }
-            let text = std::fs::read_to_string(path).map_err(|error| {
-                Diagnostic::new(format!("cannot read `{}`: {error}", display_path(path)))
-            })?;
+            let text = crate::source::read_input_text(path).map_err(Diagnostic::new)?;
             patterns.extend(text.split('\n').map(|line| line.trim().to_string()));
         }
         Ok(Limit { patterns })

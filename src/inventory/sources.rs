@@ -39,9 +39,7 @@ impl Inventory {
     /// One file: YAML when its extension says so (or it has none) and it reads as a
     /// mapping of groups; INI otherwise, as Ansible's plugins try them in that order.
     fn add_file(&mut self, path: &Path) -> Result<bool> {
-        let bytes = std::fs::read(path).map_err(|error| {
-            Diagnostic::new(format!("cannot read `{}`: {error}", display_path(path)))
-        })?;
+        let bytes = crate::source::read_input(path).map_err(Diagnostic::new)?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         if text.starts_with("#!") && is_executable(path) {
             return Err(Diagnostic::new(format!(
@@ -80,6 +78,22 @@ impl Inventory {
                 _ => Err(ini_error),
             },
         }
+    }
+
+    /// An inventory from INI text alone, as a file named `name` would give (for tests and
+    /// fuzzing; files go through [`Inventory::load`]).
+    pub fn from_ini_text(name: &str, text: &str) -> Result<Inventory> {
+        let mut inventory = Inventory::implicit();
+        ini::parse(&mut inventory, &SourceFile::new(name, text), name)?;
+        Ok(inventory)
+    }
+
+    /// An inventory from YAML text alone, as [`Inventory::from_ini_text`] for INI.
+    pub fn from_yaml_text(name: &str, text: &str) -> Result<Inventory> {
+        let mut inventory = Inventory::implicit();
+        let root = yaml_format::read(&SourceFile::new(name, text)).map_err(|e| e.diagnostic)?;
+        yaml_format::parse(&mut inventory, &root, name)?;
+        Ok(inventory)
     }
 
     /// `-i web1,web2:2222,` : hosts in `ungrouped`.

@@ -382,6 +382,11 @@ impl Loader {
             .as_ref()
             .and_then(|m| m.get("allow_duplicates"))
             .is_some_and(|v| matches!(v.value, NodeValue::Bool(true)));
+        // A role that depends on itself, however far round, is refused before duplicates
+        // are dropped (that would hide the loop), as ansible-playbook refuses it.
+        if self.stack.contains(&path) {
+            self.enter(&path, span)?;
+        }
         if dedupe && !allow_duplicates && seen.contains(&identity) {
             return Ok(Vec::new());
         }

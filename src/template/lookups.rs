@@ -108,8 +108,7 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Vec
                         "could not find template `{term}` for the template lookup"
                     ))
                 })?;
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| invalid(format!("reading {}: {e}", path.display())))?;
+                let text = crate::source::read_input_text(&path).map_err(invalid)?;
                 let template = state.env().template_from_str(&text)?;
                 // The template sees the same variables as the expression that looked it up,
                 // and `ansible_managed`, as templates do.

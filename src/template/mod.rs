@@ -264,15 +264,12 @@ impl Templar {
                 if path.is_file() {
                     // Ansible keeps the top template's final newline but, as plain Jinja,
                     // drops the one at the end of an included template.
-                    return std::fs::read_to_string(&path)
+                    return crate::source::read_input_text(&path)
                         .map(|text| {
                             Some(text.strip_suffix('\n').map(str::to_string).unwrap_or(text))
                         })
                         .map_err(|e| {
-                            minijinja::Error::new(
-                                minijinja::ErrorKind::TemplateNotFound,
-                                format!("reading {}: {e}", path.display()),
-                            )
+                            minijinja::Error::new(minijinja::ErrorKind::TemplateNotFound, e)
                         });
                 }
             }

@@ -40,6 +40,8 @@ pub struct ConnectionOptions {
     pub ssh_common_args: Option<String>,
     /// `--ssh-extra-args`.
     pub ssh_extra_args: Option<String>,
+    /// `--connect-retries` (or `ANSIBLE_SSH_RETRIES`): more tries after a failed connection.
+    pub connect_retries: Option<u32>,
     /// Ctrl-C: running commands are stopped on the hosts.
     pub interrupt: crate::interrupt::Interrupt,
 }

@@ -19,8 +19,8 @@ use super::known_hosts::{self, display_path, HostKeyChecking, KnownHosts, Verdic
 use super::ssh_settings::SshSettings;
 use crate::interrupt::Interrupt;
 use futures::future::BoxFuture;
-use rplay_modules::transport::{get_with_commands, put_with_commands, Remembered};
-use rplay_modules::{Exec, FileAttrs, Output, Transport, TransportError};
+use rplay_modules::transport::{deadline_error, get_with_commands, put_with_commands, Remembered};
+use rplay_modules::{Deadline, Exec, FileAttrs, Output, Transport, TransportError};
 use russh::client;
 use russh::keys::{HashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{Channel, ChannelMsg};
@@ -35,6 +35,45 @@ pub const MAX_HELPERS: usize = 4;
 
 /// How long a stopped command's helper may take to report before it is given up.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The longest pause between two connection tries.
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The pause after the `tries`-th failed connection: 1 s doubling up to [`MAX_BACKOFF`],
+/// plus up to a quarter of it at random.
+fn backoff(tries: u32) -> std::time::Duration {
+    use rand::Rng;
+    let base = std::time::Duration::from_secs(1u64 << (tries - 1).min(5)).min(MAX_BACKOFF);
+    base.mul_f64(1.0 + rand::thread_rng().gen_range(0.0..0.25))
+}
+
+/// A failed connection attempt, and whether trying again may help.
+#[derive(Debug)]
+struct ConnectFailure {
+    error: TransportError,
+    /// Another try would fail the same way (a refused host key, a failed login, a bad
+    /// setting).
+    lasting: bool,
+}
+
+impl ConnectFailure {
+    fn lasting(error: TransportError) -> ConnectFailure {
+        ConnectFailure {
+            error,
+            lasting: true,
+        }
+    }
+}
+
+/// Failures are passing unless said otherwise.
+impl From<TransportError> for ConnectFailure {
+    fn from(error: TransportError) -> ConnectFailure {
+        ConnectFailure {
+            error,
+            lasting: false,
+        }
+    }
+}
 
 /// The error of a command cut short by Ctrl-C.
 const INTERRUPTED: &str = "interrupted by the user";
@@ -94,7 +133,7 @@ impl SshTransport {
         }
         self.attempts.fetch_add(1, Ordering::SeqCst);
         slot.connection = None;
-        match connect_within_timeout(&self.settings).await {
+        match self.connect_with_retries().await {
             Ok(connection) => {
                 let connection = Arc::new(connection);
                 slot.connection = Some(connection.clone());
@@ -104,6 +143,44 @@ impl SshTransport {
             Err(error) => {
                 slot.last_error = Some(error.clone());
                 Err(error)
+            }
+        }
+    }
+
+    /// Connects, trying again up to `connect_retries` times after a failure that another
+    /// try may cure (a refused or reset connection, a timeout), with pauses of 1, 2, 4 …
+    /// seconds (at most [`MAX_BACKOFF`]), each lengthened by up to a quarter at random so
+    /// that many hosts behind one bastion do not all come back at once. A refused host key
+    /// or a failed login is final: trying again would only count against the account.
+    async fn connect_with_retries(&self) -> Result<Connection, TransportError> {
+        let retries = self.settings.connect_retries;
+        let mut tries = 0u32;
+        loop {
+            tries += 1;
+            let failure = match connect_within_timeout(&self.settings).await {
+                Ok(connection) => return Ok(connection),
+                Err(failure) => failure,
+            };
+            if failure.lasting || tries > retries {
+                return Err(match failure.error {
+                    TransportError::Unreachable(message) if tries > 1 => {
+                        TransportError::Unreachable(format!("{message} ({tries} tries)"))
+                    }
+                    error => error,
+                });
+            }
+            let pause = backoff(tries);
+            tracing::info!(
+                "{}; trying again in {:.1} s ({} of {retries} retries)",
+                failure.error,
+                pause.as_secs_f64(),
+                tries
+            );
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = self.interrupt.triggered() => {
+                    return Err(TransportError::Io(INTERRUPTED.to_string()));
+                }
             }
         }
     }
@@ -119,6 +196,10 @@ impl SshTransport {
     async fn run_exec(&self, exec: &Exec) -> Result<Output, TransportError> {
         if self.interrupt.is_triggered() {
             return Err(TransportError::Io(INTERRUPTED.to_string()));
+        }
+        let deadline = Deadline::current();
+        if deadline.as_ref().is_some_and(|d| d.passed()) {
+            return Err(deadline_error());
         }
         let connection = self.connection().await?;
         let _permit = connection
@@ -137,14 +218,14 @@ impl SshTransport {
                     // yet: replace it rather than fail the command.
                     helper.close().await;
                 }
-                None => {
-                    break Helper::start(&connection.handle)
-                        .await
-                        .map_err(|error| connection.failure(error))?
-                }
+                None => match Helper::start(&connection.handle).await {
+                    Ok(helper) => break helper,
+                    Err(error) => return Err(connection.failure(error).await),
+                },
             }
         };
         let pid = helper.pid;
+        let _running = deadline.as_ref().map(|d| d.running());
         let result = {
             let run = helper.run(exec);
             tokio::pin!(run);
@@ -154,12 +235,24 @@ impl SshTransport {
                     None => std::future::pending().await,
                 }
             };
+            let task_deadline = async {
+                match &deadline {
+                    Some(deadline) => tokio::time::sleep_until(deadline.at()).await,
+                    None => std::future::pending().await,
+                }
+            };
             let outcome = tokio::select! {
                 result = &mut run => Ok(result),
                 () = timeout => Err(format!(
                     "the command did not finish within {} s",
                     self.settings.command_timeout.unwrap_or_default().as_secs_f64()
                 )),
+                () = task_deadline => {
+                    if let Some(deadline) = &deadline {
+                        deadline.expire();
+                    }
+                    Err(deadline_error().to_string())
+                }
                 () = self.interrupt.triggered() => Err(INTERRUPTED.to_string()),
             };
             match outcome {
@@ -193,7 +286,7 @@ impl SshTransport {
             }
             Err(error) => {
                 helper.close().await;
-                Err(connection.failure(error))
+                Err(connection.failure(error).await)
             }
         }
     }
@@ -238,23 +331,46 @@ struct Connection {
     _through: Option<Arc<Connection>>,
     /// The `ProxyCommand` process carrying this connection.
     _proxy: Option<tokio::process::Child>,
+    /// What the session said about the host key, and why it ended.
+    outcome: Arc<HostKeyOutcome>,
 }
 
 impl Connection {
     /// Turns a helper failure into the transport's error: a lost connection makes the
     /// host unreachable; a helper that died on a live connection fails only the task.
-    fn failure(&self, error: HelperError) -> TransportError {
+    async fn failure(&self, error: HelperError) -> TransportError {
         match error {
             HelperError::Lost(message) => TransportError::Unreachable(format!(
-                "connection to `{}` lost: {message}",
-                self.address
+                "connection to `{}` lost: {}",
+                self.address,
+                self.end_cause().await.unwrap_or(message)
             )),
-            HelperError::Broken(message) if self.handle.is_closed() => TransportError::Unreachable(
-                format!("connection to `{}` lost: {message}", self.address),
-            ),
+            HelperError::Broken(message) if self.handle.is_closed() => {
+                TransportError::Unreachable(format!(
+                    "connection to `{}` lost: {}",
+                    self.address,
+                    self.end_cause().await.unwrap_or(message)
+                ))
+            }
             HelperError::Broken(message) | HelperError::Refused(message) => {
                 TransportError::Io(message)
             }
+        }
+    }
+
+    /// Why the connection ended (reset, closed by the host, no answer to keepalives), as
+    /// the session reports it just after its channels close; `None` when it says nothing
+    /// within a moment.
+    async fn end_cause(&self) -> Option<String> {
+        let mut ended = self.outcome.ended.subscribe();
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            ended.wait_for(Option::is_some),
+        )
+        .await;
+        match waited {
+            Ok(Ok(cause)) => cause.clone(),
+            _ => None,
         }
     }
 
@@ -451,7 +567,7 @@ impl Drop for Helper {
     }
 }
 
-async fn connect_within_timeout(settings: &SshSettings) -> Result<Connection, TransportError> {
+async fn connect_within_timeout(settings: &SshSettings) -> Result<Connection, ConnectFailure> {
     // A passphrase prompt must not eat into the connect timeout: keys that will be
     // offered are unlocked first (once per run, see `key_files`).
     auth::unlock_keys(settings).await;
@@ -491,7 +607,7 @@ fn unreachable_error(settings: &SshSettings, cause: &str) -> TransportError {
 }
 
 /// The connection to the last jump host of a chain, shared by every target behind it.
-async fn jump_connection(hops: &[SshSettings]) -> Result<Arc<Connection>, TransportError> {
+async fn jump_connection(hops: &[SshSettings]) -> Result<Arc<Connection>, ConnectFailure> {
     type Registry = Mutex<HashMap<String, Arc<tokio::sync::Mutex<Weak<Connection>>>>>;
     static REGISTRY: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
     let mut through: Option<Arc<Connection>> = None;
@@ -525,7 +641,7 @@ async fn jump_connection(hops: &[SshSettings]) -> Result<Arc<Connection>, Transp
 async fn connect(
     settings: &SshSettings,
     through: Option<Arc<Connection>>,
-) -> Result<Connection, TransportError> {
+) -> Result<Connection, ConnectFailure> {
     let host_key_name = settings.host_key_name();
     let known_hosts = Arc::new(KnownHosts::load(
         &settings
@@ -619,12 +735,12 @@ async fn connect(
         }
     };
     let mut handle = result.map_err(|error| match verdict.refusal() {
-        Some(refusal) => TransportError::Unreachable(refusal),
-        None => fail(describe_russh_error(&error)),
+        Some(refusal) => ConnectFailure::lasting(TransportError::Unreachable(refusal)),
+        None => fail(describe_russh_error(&error)).into(),
     })?;
     auth::authenticate(&mut handle, settings)
         .await
-        .map_err(TransportError::Unreachable)?;
+        .map_err(|message| ConnectFailure::lasting(TransportError::Unreachable(message)))?;
     Ok(Connection {
         handle,
         idle: Mutex::new(Vec::new()),
@@ -632,6 +748,7 @@ async fn connect(
         address: settings.address(),
         _through: through,
         _proxy: proxy,
+        outcome: verdict,
     })
 }
 
@@ -695,10 +812,20 @@ fn describe_russh_error(error: &russh::Error) -> String {
     }
 }
 
-/// What the host key check decided, read after the handshake.
-#[derive(Default)]
+/// What the host key check decided, read after the handshake, and why the session
+/// ended, read when a command finds it gone.
 struct HostKeyOutcome {
     refusal: Mutex<Option<String>>,
+    ended: tokio::sync::watch::Sender<Option<String>>,
+}
+
+impl Default for HostKeyOutcome {
+    fn default() -> Self {
+        HostKeyOutcome {
+            refusal: Mutex::new(None),
+            ended: tokio::sync::watch::Sender::new(None),
+        }
+    }
 }
 
 impl HostKeyOutcome {
@@ -782,6 +909,37 @@ impl HostKeyHandler {
 impl client::Handler for HostKeyHandler {
     type Error = russh::Error;
 
+    /// Keeps the reason the session ended for the error of the command that meets it.
+    async fn disconnected(
+        &mut self,
+        reason: client::DisconnectReason<Self::Error>,
+    ) -> Result<(), Self::Error> {
+        let (cause, result) = match reason {
+            client::DisconnectReason::ReceivedDisconnect(info) => (
+                if info.message.is_empty() {
+                    "the host closed the connection".to_string()
+                } else {
+                    format!("the host closed the connection: {}", info.message)
+                },
+                Ok(()),
+            ),
+            client::DisconnectReason::Error(error) => {
+                let cause = match &error {
+                    russh::Error::KeepaliveTimeout => {
+                        "the host stopped answering keepalives".to_string()
+                    }
+                    russh::Error::InactivityTimeout => {
+                        "the connection was idle too long".to_string()
+                    }
+                    other => describe_russh_error(other),
+                };
+                (cause, Err(error))
+            }
+        };
+        self.outcome.ended.send_replace(Some(cause));
+        result
+    }
+
     async fn check_server_key(
         &mut self,
         server_key: &PublicKeyOrCertificate,
@@ -809,6 +967,23 @@ impl client::Handler for HostKeyHandler {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_between_connection_tries_double_up_to_thirty_seconds() {
+        for (tries, base) in [(1, 1), (2, 2), (3, 4), (4, 8), (5, 16), (6, 30), (20, 30)] {
+            let pause = backoff(tries);
+            let base = std::time::Duration::from_secs(base);
+            assert!(
+                pause >= base && pause <= base.mul_f64(1.25),
+                "after try {tries}: {pause:?}"
+            );
         }
     }
 }

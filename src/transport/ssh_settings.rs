@@ -74,6 +74,10 @@ pub struct SshSettings {
     /// How long one command may run before its helper channel is given up; none by
     /// default, as in Ansible.
     pub command_timeout: Option<Duration>,
+    /// How many more times a failed connection is tried, with a pause doubling from one
+    /// second between tries: `ansible_ssh_retries`, else `--connect-retries`, else
+    /// OpenSSH's `ConnectionAttempts` less one, else none (Ansible's default).
+    pub connect_retries: u32,
 }
 
 impl SshSettings {
@@ -333,6 +337,13 @@ pub fn resolve(
 
     let mut settings = finish(name, &original_host, &ssh, environment, host_key_checking)?;
     settings.password = password;
+    if let Some(text) = variable(vars, &["ansible_ssh_retries"])
+        .or_else(|| options.connect_retries.map(|n| n.to_string()))
+    {
+        settings.connect_retries = text.trim().parse().map_err(|_| {
+            format!("`ansible_ssh_retries` `{text}` for `{name}` is not a number of retries")
+        })?;
+    }
     settings.private_key =
         variable(vars, &["ansible_private_key", "ansible_ssh_private_key"]).map(Secret::new);
     settings.private_key_passphrase = variable(
@@ -448,6 +459,18 @@ fn finish(
         Some(interval) => Some(interval),
         None => Some(DEFAULT_KEEPALIVE_INTERVAL),
     };
+    let connect_retries = match ssh.get("connectionattempts") {
+        None => 0,
+        Some(text) => text
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(|n| n - 1)
+            .ok_or_else(|| {
+                format!("`ConnectionAttempts` `{text}` for `{name}` is not a number of tries")
+            })?,
+    };
     let keepalive_max = ssh
         .get("serveralivecountmax")
         .and_then(|t| t.trim().parse().ok())
@@ -536,6 +559,7 @@ fn finish(
         jump_hosts: Vec::new(),
         proxy_command,
         command_timeout: None,
+        connect_retries,
     })
 }
 
@@ -648,6 +672,38 @@ mod tests {
         );
         assert_eq!(settings.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
         assert_eq!(settings.host_key_name(), "web1");
+    }
+
+    #[test]
+    fn connection_retries_from_the_variable_the_command_line_or_connection_attempts() {
+        let home = tempfile::tempdir().unwrap();
+        let environment = environment(home.path());
+        let retries = |vars: &VarMap, cli: Option<u32>| {
+            let options = ConnectionOptions {
+                connect_retries: cli,
+                ..Default::default()
+            };
+            resolve("web1", vars, &options, &environment).map(|s| s.connect_retries)
+        };
+        assert_eq!(retries(&VarMap::new(), None), Ok(0), "Ansible's default");
+        assert_eq!(retries(&VarMap::new(), Some(4)), Ok(4));
+        let attempts = vars(&[(
+            "ansible_ssh_common_args",
+            Value::from("-o ConnectionAttempts=3"),
+        )]);
+        assert_eq!(
+            retries(&attempts, None),
+            Ok(2),
+            "three attempts, two retries"
+        );
+        assert_eq!(retries(&attempts, Some(5)), Ok(5));
+        let variable = vars(&[("ansible_ssh_retries", Value::from(1))]);
+        assert_eq!(retries(&variable, Some(5)), Ok(1), "the variable wins");
+        let bad = vars(&[("ansible_ssh_retries", Value::from("often"))]);
+        assert_eq!(
+            retries(&bad, None),
+            Err("`ansible_ssh_retries` `often` for `web1` is not a number of retries".to_string())
+        );
     }
 
     #[test]

@@ -8,6 +8,20 @@
 #   tests/rig/targets.sh cut DIR NAME    take NAME off the network (its link goes down)
 #   tests/rig/targets.sh mend DIR NAME   put it back
 #
+# Faults for netns targets (tests/faults.rs):
+#   tests/rig/targets.sh crash DIR NAME  kill every process of NAME (sshd, sessions, the
+#                                        commands they run) as if the machine died
+#   tests/rig/targets.sh revive DIR NAME start its sshd again
+#   tests/rig/targets.sh reset DIR NAME  reset every SSH connection of NAME (TCP RST)
+#   tests/rig/targets.sh drop-next DIR NAME
+#                                        stop NAME's sshd; the next connection to port 22
+#                                        is accepted and closed at once, then sshd starts
+#                                        again (prints `listening` once ready; stays in
+#                                        the foreground until then)
+#   tests/rig/targets.sh pids DIR NAME   the processes of NAME: `pid command line` each
+#   tests/rig/targets.sh small-disk DIR NAME PATH KIB
+#                                        mount a KIB KiB filesystem at PATH in NAME
+#
 # KIND is
 #   netns   OpenSSH sshd chrooted into the target's rootfs (about 0.1 s and 1.5 MiB each):
 #           per-host filesystems, users and host keys, for fan-out to many hosts;
@@ -37,7 +51,7 @@ fail() {
 }
 
 usage() {
-  sed -n '5,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '5,24p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -106,6 +120,9 @@ prepare_rootfs() {
   root=$target/rootfs
   mkdir -p "$target/upper" "$target/work" "$root"
   mount -t overlay overlay -o "lowerdir=$lower,upperdir=$target/upper,workdir=$target/work" "$root"
+  # Shared, so that a filesystem a test mounts inside the target later (small-disk) is seen
+  # by its sshd too, which runs in a mount namespace of its own (ip netns exec).
+  mount --make-shared "$root"
   echo "$name" >"$root/etc/hostname"
   printf '127.0.0.1 localhost\n127.0.1.1 %s\n' "$name" >"$root/etc/hosts"
   ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$root/etc/ssh/ssh_host_ed25519_key"
@@ -127,9 +144,94 @@ start_netns() {
   mount --bind /dev "$root/dev"
   mount -t proc proc "$root/proc"
   mkdir -p "$root/run/sshd"
+  start_sshd "$dir" "$name" "$slot"
+}
+
+start_sshd() {
+  local dir=$1 name=$2 slot=$3 root=$1/$2/rootfs
   # Its own UTS namespace, so `hostname` on the target says its name.
   ip netns exec "rp$slot" unshare --uts sh -c 'hostname "$1" && exec chroot "$2" /usr/sbin/sshd \
     -o UsePAM=no -o PidFile=/run/sshd.pid -E /var/log/sshd.log' sh "$name" "$root"
+}
+
+# The target's slot, for a netns target only: the fault commands act on its namespace.
+netns_slot() {
+  local dir=$1 name=$2
+  [[ -f $dir/$name/slot ]] || fail "no target $name in $dir"
+  [[ $(cat "$dir/kind") == netns ]] || fail "$name is not a netns target"
+  cat "$dir/$name/slot"
+}
+
+# Kills every process in the target's namespace and waits (5 s at most) until none is left.
+kill_all() {
+  local slot=$1 tries
+  for ((tries = 0; tries < 50; tries++)); do
+    [[ -z $(ip netns pids "rp$slot") ]] && return 0
+    ip netns pids "rp$slot" | xargs -r kill -9 2>/dev/null || true
+    sleep 0.1
+  done
+  fail "processes of rp$slot survived SIGKILL: $(ip netns pids "rp$slot" | tr '\n' ' ')"
+}
+
+wait_for_port() {
+  local dir=$1 name=$2 tries
+  for ((tries = 0; tries < 100; tries++)); do
+    ssh-keyscan -T 2 -t ed25519 "$(cat "$dir/$name/address")" 2>/dev/null | grep -q ssh-ed25519 && return 0
+    sleep 0.1
+  done
+  fail "$name: sshd did not answer after being started again"
+}
+
+fault() {
+  local action=$1 dir=$2 name=$3 slot
+  slot=$(netns_slot "$dir" "$name")
+  case $action in
+    crash) kill_all "$slot" ;;
+    revive)
+      start_sshd "$dir" "$name" "$slot"
+      wait_for_port "$dir" "$name"
+      ;;
+    reset)
+      # Each established connection to port 22 is aborted on the target's side, which
+      # sends the client a TCP reset.
+      ip netns exec "rp$slot" ss -K state established '( sport = :22 )' >/dev/null 2>&1
+      ;;
+    drop-next)
+      kill_all "$slot"
+      ip netns exec "rp$slot" perl -MIO::Socket::INET -e '
+        my $server = IO::Socket::INET->new(LocalPort => 22, Listen => 5, ReuseAddr => 1)
+          or die "cannot listen on port 22: $!\n";
+        $| = 1;
+        print "listening\n";
+        my $client = $server->accept or die "accept: $!\n";
+        close $client;
+        close $server;'
+      start_sshd "$dir" "$name" "$slot"
+      wait_for_port "$dir" "$name"
+      ;;
+    pids)
+      local pid
+      for pid in $(ip netns pids "rp$slot"); do
+        [[ -r /proc/$pid/cmdline ]] && echo "$pid $(tr '\0' ' ' <"/proc/$pid/cmdline")"
+      done
+      ;;
+  esac
+}
+
+# A filesystem of its own at PATH in the target, KIB KiB big, to fill up.
+small_disk() {
+  local dir=$1 name=$2 path=$3 size=$4 root=$1/$2/rootfs
+  [[ -d $root ]] || fail "no target $name in $dir"
+  [[ $path == /* && $size =~ ^[0-9]+$ ]] || usage
+  mkdir -p "$root$path"
+  mount -t tmpfs -o "size=${size}k,mode=0755" rplay-small "$root$path"
+  # What the target itself sees there: a test must never fill the shared disk instead.
+  local seen
+  seen=$(target_ssh "$dir" "$name" findmnt -n -o FSTYPE --target "$path") || true
+  [[ $seen == tmpfs ]] || {
+    umount "$root$path"
+    fail "$name does not see the small filesystem at $path (it sees ${seen:-nothing})"
+  }
 }
 
 start_nspawn() {
@@ -257,6 +359,13 @@ stop_target() {
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
   fi
   local mount
+  # Mounts a test made inside the target first (small-disk), deepest first.
+  if [[ -d $root ]]; then
+    while read -r mount; do
+      [[ $mount == "$root" || $mount == "$root/proc" || $mount == "$root/dev" ]] && continue
+      umount "$mount" 2>/dev/null || umount -l "$mount"
+    done < <(findmnt -rn -o TARGET | grep -F "$root/" | sort -r)
+  fi
   for mount in "$root/proc" "$root/dev" "$root"; do
     mountpoint -q "$mount" 2>/dev/null && { umount "$mount" 2>/dev/null || umount -l "$mount"; }
   done
@@ -306,6 +415,14 @@ case ${1:-} in
       ip link set "rpv$slot" up
       ip addr replace "$(address "$slot" 1)/30" dev "rpv$slot"
     fi
+    ;;
+  crash | revive | reset | drop-next | pids)
+    [[ $# -eq 3 ]] || usage
+    fault "$1" "$2" "$3"
+    ;;
+  small-disk)
+    [[ $# -eq 5 ]] || usage
+    small_disk "$2" "$3" "$4" "$5"
     ;;
   *) usage ;;
 esac

@@ -53,6 +53,19 @@ pub fn recap(host: &str, ok: u32, changed: u32, unreachable: u32, failed: u32) -
     format!("{host} : ok={ok} changed={changed} unreachable={unreachable} failed={failed} skipped=0 rescued=0 ignored=0")
 }
 
+/// Samples `check` until it holds, every 100 ms for at most `limit`; panics naming
+/// `what` if it never does.
+pub fn wait_until(what: &str, limit: std::time::Duration, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not seen within {limit:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rig/targets.sh")
 }
@@ -187,7 +200,79 @@ impl Targets {
         self.rplay_with(args, &[], None)
     }
 
+    /// Starts rplay as [`Targets::rplay`] does and returns at once, for injecting a fault
+    /// while it runs; [`Targets::finish`] waits for it.
+    pub fn spawn_rplay(&self, args: &[&str]) -> std::process::Child {
+        use std::process::Stdio;
+        self.rplay_command(args, &[])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running rplay")
+    }
+
+    /// Waits for a run started by [`Targets::spawn_rplay`], at most `limit`: a run that
+    /// does not end is killed and the test fails.
+    pub fn finish(&self, mut child: std::process::Child, limit: std::time::Duration) -> Run {
+        let deadline = std::time::Instant::now() + limit;
+        while child.try_wait().expect("waiting for rplay").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let output = child.wait_with_output().expect("rplay killed");
+                panic!(
+                    "rplay did not finish within {limit:?}; its output so far:\n{}\n{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let output = child.wait_with_output().expect("rplay finished");
+        Run {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            status: output.status.code().unwrap_or(-1),
+        }
+    }
+
+    /// Runs a fault command of the rig on a target (`crash`, `revive`, `reset`, `pids`,
+    /// `cut`, `mend`), returning its output; panics when it fails.
+    pub fn fault(&self, action: &str, target: &str, extra: &[&str]) -> String {
+        let output = Command::new(script())
+            .arg(action)
+            .arg(self.dir.path())
+            .arg(target)
+            .args(extra)
+            .output()
+            .expect("running tests/rig/targets.sh");
+        assert!(
+            output.status.success(),
+            "targets.sh {action} {target} {extra:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Starts a rig command that runs in the foreground (`drop-next`).
+    pub fn spawn_fault(&self, action: &str, target: &str) -> std::process::Child {
+        use std::process::Stdio;
+        Command::new(script())
+            .arg(action)
+            .arg(self.dir.path())
+            .arg(target)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running tests/rig/targets.sh")
+    }
+
     pub fn rplay_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
+        let mut command = self.rplay_command(args, env);
+        Targets::rplay_with_command(&mut command, stdin)
+    }
+
+    fn rplay_command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_rplay"));
         // A subcommand (`rplay run`) comes before its options.
         let (subcommand, args) = match args.split_first() {
@@ -210,6 +295,10 @@ impl Targets {
         for (key, value) in env {
             command.env(key, value);
         }
+        command
+    }
+
+    fn rplay_with_command(command: &mut Command, stdin: Option<&[u8]>) -> Run {
         let output = match stdin {
             None => command.output().expect("running rplay"),
             Some(bytes) => {

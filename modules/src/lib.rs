@@ -55,6 +55,7 @@ pub mod sysctl;
 pub mod systemd_service;
 pub mod timezone;
 pub mod unarchive;
+pub mod uri;
 pub mod user;
 pub mod wait_for;
 

@@ -76,6 +76,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &crate::timezone::SPEC,
     &crate::other_distribution::UFW_SPEC,
     &crate::unarchive::SPEC,
+    &crate::uri::SPEC,
     &crate::user::SPEC,
     &crate::wait_for::SPEC,
     &crate::other_distribution::YUM_SPEC,

@@ -370,7 +370,7 @@ impl Module for IptablesArgs {
                 return Ok(finish(Plan::change(
                     format!("set the policy of {chain} to {policy}"),
                     vec![Step::run(
-                        self.command(&self.words("-P", &[policy.clone()])),
+                        self.command(&self.words("-P", std::slice::from_ref(policy))),
                     )],
                 )));
             }

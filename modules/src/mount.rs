@@ -412,12 +412,11 @@ impl Module for MountArgs {
                         if self.opts.is_some() {
                             let current = proc_mounts
                                 .lines()
-                                .filter(|line| {
+                                .rfind(|line| {
                                     line.split_whitespace()
                                         .nth(1)
                                         .is_some_and(|point| unescape(point) == path)
                                 })
-                                .last()
                                 .and_then(|line| line.split_whitespace().nth(3))
                                 .unwrap_or("")
                                 .to_string();

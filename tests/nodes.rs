@@ -261,3 +261,90 @@ fn hostname_and_timezone_set_the_running_and_the_saved_state() {
     assert_eq!(converge.recap("t1"), recap("t1", 3, 1, 0, 0));
     assert_eq!(rig.sh("t1", state), converged);
 }
+
+const MOUNT_PLAYBOOK: &str = r#"- hosts: targets
+  gather_facts: false
+  tasks:
+    - name: A scratch tmpfs, in fstab and mounted
+      ansible.posix.mount:
+        path: /mnt/scratch
+        src: tmpfs
+        fstype: tmpfs
+        opts: size=1m,mode=0755
+        state: mounted
+"#;
+
+const UNMOUNT_PLAYBOOK: &str = r#"- hosts: targets
+  gather_facts: false
+  tasks:
+    - name: Gone from fstab and unmounted
+      mount:
+        path: /mnt/scratch
+        state: absent
+"#;
+
+#[test]
+fn mount_edits_fstab_and_mounts_for_real() {
+    let rig = Targets::up(Kind::Nspawn, 1);
+    rig.write("site.yml", MOUNT_PLAYBOOK);
+    rig.write("absent.yml", UNMOUNT_PLAYBOOK);
+    let state =
+        "grep ' /mnt/scratch ' /proc/mounts | cut -d' ' -f1-3; grep scratch /etc/fstab; true";
+    assert_eq!(
+        rig.sh("t1", state),
+        "",
+        "the target starts without the mount"
+    );
+
+    let first = rig.rplay(&["site.yml"]);
+    first.assert_status(0);
+    assert_eq!(first.recap("t1"), recap("t1", 1, 1, 0, 0));
+    let converged = "tmpfs /mnt/scratch tmpfs\ntmpfs /mnt/scratch tmpfs size=1m,mode=0755 0 0\n";
+    assert_eq!(rig.sh("t1", state), converged);
+    assert_eq!(
+        rig.sh(
+            "t1",
+            "df --output=size -k /mnt/scratch | tail -1 | tr -d ' '"
+        ),
+        "1024\n"
+    );
+
+    let second = rig.rplay(&["site.yml"]);
+    second.assert_status(0);
+    assert_eq!(second.recap("t1"), recap("t1", 1, 0, 0, 0));
+
+    // Drift: unmounted behind rplay's back; --check reports it and leaves it.
+    rig.sh("t1", "umount /mnt/scratch");
+    let check = rig.rplay(&["site.yml", "--check", "--diff"]);
+    check.assert_status(0);
+    assert_eq!(check.recap("t1"), recap("t1", 1, 1, 0, 0));
+    assert_eq!(
+        rig.sh("t1", state),
+        "tmpfs /mnt/scratch tmpfs size=1m,mode=0755 0 0\n",
+        "--check left it unmounted"
+    );
+    let converge = rig.rplay(&["site.yml"]);
+    converge.assert_status(0);
+    assert_eq!(converge.recap("t1"), recap("t1", 1, 1, 0, 0));
+    assert_eq!(rig.sh("t1", state), converged);
+
+    // A changed option rewrites the line and remounts with it.
+    rig.write("site.yml", &MOUNT_PLAYBOOK.replace("size=1m", "size=2m"));
+    let resized = rig.rplay(&["site.yml"]);
+    resized.assert_status(0);
+    assert_eq!(resized.recap("t1"), recap("t1", 1, 1, 0, 0));
+    assert_eq!(
+        rig.sh(
+            "t1",
+            "df --output=size -k /mnt/scratch | tail -1 | tr -d ' '"
+        ),
+        "2048\n"
+    );
+
+    let absent = rig.rplay(&["absent.yml"]);
+    absent.assert_status(0);
+    assert_eq!(absent.recap("t1"), recap("t1", 1, 1, 0, 0));
+    assert_eq!(rig.sh("t1", state), "");
+    let again = rig.rplay(&["absent.yml"]);
+    assert_eq!(again.recap("t1"), recap("t1", 1, 0, 0, 0));
+}

@@ -822,3 +822,58 @@ fn a_become_password_nobody_asks_for_stays_out_of_the_commands_input_and_output(
         );
     }
 }
+
+/// `no_log: true` on every kind of task (a file written with --diff, commands that pass and
+/// fail, a loop, debug, assert, set_fact, fail) at the highest verbosity, in both output
+/// formats: the secret never shows, and the tasks still did their work.
+#[test]
+fn no_log_keeps_a_secret_out_of_every_output() {
+    let playbook = "
+        - hosts: localhost
+          gather_facts: false
+          vars:
+            secret: hunter2-secret
+          tasks:
+            - copy: {content: \"{{ secret }}\\n\", dest: \"{{ playbook_dir }}/written.txt\"}
+              no_log: true
+            - command: echo {{ secret }}
+              no_log: true
+              register: echoed
+            - command: \"false {{ secret }}\"
+              no_log: true
+              ignore_errors: true
+            - debug: msg=\"{{ secret }}\"
+              no_log: true
+            - assert: {that: \"secret == 'x'\", fail_msg: \"{{ secret }}\"}
+              no_log: true
+              ignore_errors: true
+            - set_fact: {copied: \"{{ secret }}\"}
+              no_log: true
+            - shell: echo {{ item }}
+              loop: [\"{{ secret }}\"]
+              no_log: true
+            - copy: {content: \"{{ echoed.stdout | length }} {{ copied == secret }}\\n\", dest: \"{{ playbook_dir }}/checked.txt\"}
+            - fail: {msg: \"{{ secret }}\"}
+              no_log: true
+        ";
+    for format in ["human", "json"] {
+        let run = Test::new()
+            .file("play.yml", playbook)
+            .args(&["play.yml", "--diff", "-vvv", "--output", format])
+            .status(2)
+            .run();
+        assert_eq!(run.file("written.txt"), "hunter2-secret\n");
+        assert_eq!(run.file("checked.txt"), "14 True\n");
+        assert!(
+            !run.stdout.contains("hunter2") && !run.stderr.contains("hunter2"),
+            "{format} output shows the secret:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(
+            run.stdout.contains("no_log: true"),
+            "{format}: {}",
+            run.stdout
+        );
+    }
+}

@@ -1496,7 +1496,12 @@ impl Executor {
                 delegated_to: output.delegated_to.as_deref(),
                 status: item.status,
                 result: &item.result,
-                item_label: Some(item.label.clone()),
+                // Ansible's label for an item it must not show.
+                item_label: Some(if output.no_log {
+                    "None".to_string()
+                } else {
+                    item.label.clone()
+                }),
                 ignored: false,
                 no_log: output.no_log,
                 diffs: &item.diffs,

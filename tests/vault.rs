@@ -341,3 +341,45 @@ fn an_inline_value_needs_its_secret_only_when_used() {
     );
     assert!(!stdout.contains("the plaintext") && !stderr.contains("the plaintext"));
 }
+
+/// `--ask-vault-pass` without a terminal (the run is its own session, as in CI) reads the
+/// password from standard input, once, beside a `--vault-id` from a file.
+#[test]
+fn ask_vault_pass_reads_the_password_from_standard_input() {
+    let rig = Rig::new();
+    vaulted_playbook(&rig);
+    let prod = format!("prod@{}", rig.arg("pw2"));
+    let password = rig.read("pw");
+    let args = [
+        Path::new(env!("CARGO_BIN_EXE_rplay")).to_str().unwrap(),
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "play.yml",
+        "--vault-id",
+        &prod,
+        "--ask-vault-pass",
+    ];
+    let output = rig.run(
+        Path::new("setsid"),
+        &args,
+        &format!("{}\n", password.trim()),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("Vault password: "), "{stderr}");
+    assert!(!stderr.contains(password.trim()), "{stderr}");
+    assert_eq!(
+        rig.read("out.txt"),
+        "inline {{ value from vars_files from group_vars\n"
+    );
+
+    // A wrong answer fails as a wrong password file does.
+    std::fs::remove_file(rig.path("out.txt")).unwrap();
+    let output = rig.run(Path::new("setsid"), &args, "not the password\n");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Decryption failed"), "{stderr}");
+    assert!(!rig.path("out.txt").exists());
+}

@@ -22,7 +22,7 @@ use crate::args::{ansible_bool, Args};
 use crate::plan::{Diff, Plan, Step};
 use crate::registry::ModuleSpec;
 use crate::transport::{Exec, FileAttrs, Transport};
-use crate::util::{path_state, split_words, PathState};
+use crate::util::{parse_stat_line, path_state, split_words, PathState, STAT_FORMAT};
 use crate::{ArgError, Host, Module, ModuleError};
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -1487,8 +1487,69 @@ impl EditedFile {
         transport: &dyn Transport,
         path: &str,
     ) -> Result<Result<Self, String>, ModuleError> {
+        if transport.commands_are_remote() {
+            if let Some(read) = EditedFile::read_at_once(transport, path).await? {
+                return Ok(read);
+            }
+        }
         let own = path_state(transport, path, false).await?;
         EditedFile::read_with_state(transport, path, own).await
+    }
+
+    /// The state and content of a path in one command (`stat`, then `cat` for a regular
+    /// file), where each command is a round trip; `None` for a symlink, which the caller
+    /// reads step by step.
+    async fn read_at_once(
+        transport: &dyn Transport,
+        path: &str,
+    ) -> Result<Option<Result<Self, String>>, ModuleError> {
+        const SCRIPT: &str = r#"stat -c "$1" -- "$2" || exit 3
+if [ -f "$2" ] && [ ! -L "$2" ]; then exec cat -- "$2"; fi"#;
+        let mut exec = Exec::new(["sh", "-c", SCRIPT, "rplay-read", STAT_FORMAT, path]);
+        exec.env.push(("LC_ALL".to_string(), "C".to_string()));
+        let output = transport.run(&exec).await?;
+        let found = |state: PathState, content: Option<Vec<u8>>| EditedFile {
+            path: path.to_string(),
+            target: path.to_string(),
+            state,
+            content,
+            create_parents: true,
+            defaults: None,
+        };
+        if output.rc == 3 {
+            let stderr = output.stderr_text();
+            if stderr.contains("No such file") || stderr.contains("Not a directory") {
+                return Ok(Some(Ok(found(PathState::default(), None))));
+            }
+            return Err(ModuleError::failed(format!(
+                "stat {path}: {}",
+                stderr.trim()
+            )));
+        }
+        if !output.success() {
+            return Err(ModuleError::failed(format!(
+                "reading {path}: {}",
+                output.stderr_text().trim()
+            )));
+        }
+        let Some(end) = output.stdout.iter().position(|&b| b == b'\n') else {
+            return Err(ModuleError::failed(format!(
+                "stat {path}: unexpected output `{}`",
+                output.stdout_text()
+            )));
+        };
+        let line = String::from_utf8_lossy(&output.stdout[..end]);
+        let state = parse_stat_line(&line).ok_or_else(|| {
+            ModuleError::failed(format!("stat {path}: unexpected output `{line}`"))
+        })?;
+        if state.is_link() {
+            return Ok(None);
+        }
+        if state.is_dir() {
+            return Ok(Some(Err(format!("Path {path} is a directory !"))));
+        }
+        let content = output.stdout[end + 1..].to_vec();
+        Ok(Some(Ok(found(state, Some(content)))))
     }
 
     /// [`EditedFile::read_or_directory`] for a caller that has just read the path's own
@@ -1686,6 +1747,57 @@ mod tests {
     use crate::testing::Fixture;
     use serde_json::json;
     use std::os::unix::fs::MetadataExt;
+
+    /// What `read_or_directory` finds, kept comparable: the state, target and content, or
+    /// the message for a directory.
+    async fn read_with(
+        transport: &dyn Transport,
+        path: &str,
+    ) -> Result<(PathState, String, Option<Vec<u8>>), String> {
+        match EditedFile::read_or_directory(transport, path).await {
+            // The first read may move the access time.
+            Ok(Ok(file)) => Ok((
+                PathState {
+                    atime: 0.0,
+                    ..file.state
+                },
+                file.target,
+                file.content,
+            )),
+            Ok(Err(message)) => Err(message),
+            Err(error) => Err(format!("error: {error}")),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_read_in_one_command_reads_as_in_two() {
+        let fx = Fixture::new();
+        fx.write("text", b"no newline at the end\n\0\xff", 0o640);
+        std::fs::create_dir(fx.path("dir")).unwrap();
+        std::os::unix::fs::symlink(fx.path("text"), fx.path("link")).unwrap();
+        // A wrapper makes the local transport count as remote: one command per read.
+        let mut remote = crate::local::LocalTransport::new();
+        remote.wrapper = vec!["env".to_string()];
+        assert!(remote.commands_are_remote() && !fx.transport.commands_are_remote());
+        for name in ["text", "missing", "dir", "link", "text/below"] {
+            let path = fx.path(name);
+            let at_once = read_with(&remote, &path).await;
+            let step_by_step = read_with(&fx.transport, &path).await;
+            assert_eq!(at_once, step_by_step, "{name}");
+        }
+        let (state, _, content) = read_with(&remote, &fx.path("text")).await.unwrap();
+        assert_eq!(content.unwrap(), b"no newline at the end\n\0\xff");
+        assert_eq!((state.kind.as_str(), state.mode & 0o777), ("file", 0o640));
+        let (_, target, content) = read_with(&remote, &fx.path("link")).await.unwrap();
+        assert_eq!(target, fx.path("text"));
+        assert!(content.is_some());
+        assert_eq!(
+            read_with(&remote, &fx.path("dir")).await,
+            Err(format!("Path {} is a directory !", fx.path("dir")))
+        );
+        let (state, _, content) = read_with(&remote, &fx.path("missing")).await.unwrap();
+        assert!(!state.exists && content.is_none());
+    }
 
     #[tokio::test]
     async fn creates_a_directory_with_its_parents_and_mode() {

@@ -131,6 +131,10 @@ impl Transport for LocalTransport {
         Box::pin(self.remembered.run(self, exec))
     }
 
+    fn commands_are_remote(&self) -> bool {
+        !self.wrapper.is_empty()
+    }
+
     fn put<'a>(
         &'a self,
         path: &'a str,

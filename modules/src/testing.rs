@@ -218,6 +218,10 @@ impl Transport for CountingTransport<'_> {
     fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, TransportError>> {
         self.inner.get(path)
     }
+
+    fn commands_are_remote(&self) -> bool {
+        self.inner.commands_are_remote()
+    }
 }
 
 /// A scratch directory that plays both the host (through [`LocalTransport`]) and the

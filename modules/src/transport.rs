@@ -111,6 +111,13 @@ pub trait Transport: Send + Sync {
     ) -> BoxFuture<'a, Result<Output, TransportError>> {
         self.run(exec)
     }
+
+    /// Whether each command is a round trip to another machine (or through `become`), so
+    /// that one command doing two things beats two; `false` where commands are local
+    /// processes and files are read directly.
+    fn commands_are_remote(&self) -> bool {
+        true
+    }
 }
 
 /// The answers a transport remembers for [`Transport::run_remembered`], by the whole

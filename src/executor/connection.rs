@@ -302,6 +302,10 @@ impl Transport for TaskTransport {
         Box::pin(self.run_become(exec))
     }
 
+    fn commands_are_remote(&self) -> bool {
+        self.become_.is_some() || self.inner.commands_are_remote()
+    }
+
     /// The connection remembers the answer by the wrapped command, so each become user
     /// has its own; with a become password the command carries it and is asked each time.
     fn run_remembered<'a>(

@@ -10,6 +10,7 @@ pub mod doc;
 pub mod executor;
 pub mod interrupt;
 pub mod inventory;
+pub mod kubespray;
 pub mod node;
 pub mod playbook;
 pub mod prompt;

@@ -2,7 +2,7 @@
 
 use super::role::{self, Role};
 use super::task::*;
-use super::{Play, Playbook};
+use super::{KubesprayImport, Play, Playbook};
 use crate::diagnostic::{Diagnostic, Result};
 use crate::node::{Node, NodeValue};
 use crate::source::Span;
@@ -141,6 +141,10 @@ impl Loader {
                 let name = target.as_str().ok_or_else(|| {
                     Diagnostic::at("`import_playbook` needs a file name", &target.span)
                 })?;
+                if let Some(import) = kubespray_import(name, &dir, &target.span)? {
+                    plays.push(Play::kubespray_handoff(import, target, &dir));
+                    continue;
+                }
                 let imported = dir.join(name);
                 if !imported.exists() {
                     return Err(Diagnostic::at(
@@ -290,6 +294,7 @@ impl Loader {
                 .into_iter()
                 .chain(std::mem::take(&mut self.imported_roles))
                 .collect(),
+            kubespray: None,
         })
     }
 
@@ -1283,4 +1288,34 @@ mod tests {
             ]
         );
     }
+}
+
+/// The collection whose playbooks are handed to Kubespray.
+const KUBESPRAY_COLLECTION: &str = "kubernetes_sigs.kubespray.";
+
+/// An import of a Kubespray playbook, by collection name or by a path into a checkout.
+fn kubespray_import(name: &str, dir: &Path, span: &Span) -> Result<Option<KubesprayImport>> {
+    use crate::kubespray::{checkout, PlaybookName, Target};
+    if let Some(short) = name.strip_prefix(KUBESPRAY_COLLECTION) {
+        let playbook = PlaybookName::from_collection_name(short).ok_or_else(|| {
+            Diagnostic::at(format!("unknown Kubespray playbook `{name}`"), span)
+                .suggest(short, ["cluster", "reset", "scale", "upgrade_cluster"])
+        })?;
+        return Ok(Some(KubesprayImport {
+            target: Target::Named(playbook),
+            kubespray_dir: None,
+            written: name.to_string(),
+        }));
+    }
+    let path = absolute(&dir.join(name));
+    if !path.is_file() {
+        return Ok(None);
+    }
+    Ok(
+        checkout::enclosing_checkout(&path).map(|checkout| KubesprayImport {
+            target: Target::File(path),
+            kubespray_dir: Some(checkout),
+            written: name.to_string(),
+        }),
+    )
 }

@@ -336,7 +336,7 @@ impl Executor {
     }
 
     /// Hands the inventory to Kubespray for an `import_playbook` of one of its playbooks,
-    /// with the run's `--check`, `--diff`, `--limit`, `-u`, `--private-key` and `-v` passed
+    /// with the run's `-e`, `--check`, `--diff`, `--limit`, `-u`, `-c`, `--private-key` and `-v` passed
     /// on; returns `ansible-playbook`'s exit status.
     async fn run_kubespray(
         &mut self,
@@ -360,6 +360,9 @@ impl Executor {
         }
         if let Some(user) = &options.remote_user {
             args.extend(["--user".into(), user.clone()]);
+        }
+        if let Some(connection) = &options.connection {
+            args.extend(["--connection".into(), connection.clone()]);
         }
         if let Some(key) = &options.ssh.private_key {
             args.extend(["--private-key".into(), key.clone()]);

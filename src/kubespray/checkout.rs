@@ -89,7 +89,7 @@ pub struct Checkout {
 }
 
 /// How to say where Kubespray is, for every message that lacks it.
-pub const HOW_TO_GET: &str = "get one with `git clone --branch v2.28.0 https://github.com/kubernetes-sigs/kubespray` and give its directory with --kubespray-dir DIR, the environment variable RPLAY_KUBESPRAY_DIR, or the inventory variable `kubespray_dir`";
+pub const HOW_TO_GET: &str = "get one with `git clone --branch v2.28.0 https://github.com/kubernetes-sigs/kubespray` and give its directory with --kubespray-dir DIR (`rplay kubespray`), the environment variable RPLAY_KUBESPRAY_DIR, or the inventory variable `kubespray_dir`";
 
 impl Checkout {
     /// Opens `dir`, reads its release and checks it is in [`SUPPORTED`].
@@ -132,8 +132,9 @@ impl Checkout {
                 "check out a supported release, for example `git -C {shown} checkout {SUGGESTED_TAG}`"
             )));
         }
+        // Absolute: ansible-playbook runs inside the checkout, not where rplay was started.
         Ok(Checkout {
-            dir: dir.to_path_buf(),
+            dir: std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
             version,
             version_source,
         })

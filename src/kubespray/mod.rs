@@ -104,7 +104,7 @@ pub fn prepare(inventory: &Inventory, request: &Request) -> Result<Prepared> {
     let checkout = Checkout::open(&dir)?;
     let playbook = match &request.target {
         Target::Named(name) => checkout.playbook(*name)?,
-        Target::File(path) => path.clone(),
+        Target::File(path) => std::path::absolute(path).unwrap_or_else(|_| path.clone()),
     };
     let mut request = request.clone();
     if request.ansible_playbook.is_none() {
@@ -126,8 +126,9 @@ impl Prepared {
         let request = &self.request;
         let checkout = &self.checkout;
         let ansible_playbook = &self.ansible_playbook;
+        // Absolute paths throughout: ansible-playbook runs inside the checkout.
         let work_dir = match &request.work_dir {
-            Some(dir) => dir.clone(),
+            Some(dir) => std::path::absolute(dir).unwrap_or_else(|_| dir.clone()),
             None => fresh_work_dir()?,
         };
         std::fs::create_dir_all(&work_dir)
@@ -199,7 +200,11 @@ fn ansible_playbook(request: &Request, checkout: &Checkout) -> Result<PathBuf> {
             .map(|venv| venv.join("bin").join("ansible-playbook"))
     });
     match given {
-        Some(path) if is_program(&path) => Ok(path),
+        Some(path) if path.components().count() == 1 || is_program(&path) => Ok(if path.components().count() > 1 {
+            std::path::absolute(&path).unwrap_or(path)
+        } else {
+            path
+        }),
         Some(path) => Err(Diagnostic::new(format!(
             "`{}` is not an executable ansible-playbook",
             path.display()

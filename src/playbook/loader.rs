@@ -1243,6 +1243,36 @@ fn absolute(path: &Path) -> PathBuf {
     }
 }
 
+/// The collection whose playbooks are handed to Kubespray.
+const KUBESPRAY_COLLECTION: &str = "kubernetes_sigs.kubespray.";
+
+/// An import of a Kubespray playbook, by collection name or by a path into a checkout.
+fn kubespray_import(name: &str, dir: &Path, span: &Span) -> Result<Option<KubesprayImport>> {
+    use crate::kubespray::{checkout, PlaybookName, Target};
+    if let Some(short) = name.strip_prefix(KUBESPRAY_COLLECTION) {
+        let playbook = PlaybookName::from_collection_name(short).ok_or_else(|| {
+            Diagnostic::at(format!("unknown Kubespray playbook `{name}`"), span)
+                .suggest(short, ["cluster", "reset", "scale", "upgrade_cluster"])
+        })?;
+        return Ok(Some(KubesprayImport {
+            target: Target::Named(playbook),
+            kubespray_dir: None,
+            written: name.to_string(),
+        }));
+    }
+    let path = absolute(&dir.join(name));
+    if !path.is_file() {
+        return Ok(None);
+    }
+    Ok(
+        checkout::enclosing_checkout(&path).map(|checkout| KubesprayImport {
+            target: Target::File(path),
+            kubespray_dir: Some(checkout),
+            written: name.to_string(),
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1288,34 +1318,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// The collection whose playbooks are handed to Kubespray.
-const KUBESPRAY_COLLECTION: &str = "kubernetes_sigs.kubespray.";
-
-/// An import of a Kubespray playbook, by collection name or by a path into a checkout.
-fn kubespray_import(name: &str, dir: &Path, span: &Span) -> Result<Option<KubesprayImport>> {
-    use crate::kubespray::{checkout, PlaybookName, Target};
-    if let Some(short) = name.strip_prefix(KUBESPRAY_COLLECTION) {
-        let playbook = PlaybookName::from_collection_name(short).ok_or_else(|| {
-            Diagnostic::at(format!("unknown Kubespray playbook `{name}`"), span)
-                .suggest(short, ["cluster", "reset", "scale", "upgrade_cluster"])
-        })?;
-        return Ok(Some(KubesprayImport {
-            target: Target::Named(playbook),
-            kubespray_dir: None,
-            written: name.to_string(),
-        }));
-    }
-    let path = absolute(&dir.join(name));
-    if !path.is_file() {
-        return Ok(None);
-    }
-    Ok(
-        checkout::enclosing_checkout(&path).map(|checkout| KubesprayImport {
-            target: Target::File(path),
-            kubespray_dir: Some(checkout),
-            written: name.to_string(),
-        }),
-    )
 }

@@ -550,6 +550,7 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
         start_at_task: args.start_at_task.clone(),
         step: args.step,
         verbosity: args.common.verbose,
+        stdout_is_data: args.common.output == OutputFormat::Json,
     };
     if args.list_hosts || args.list_tasks || args.list_tags {
         let executor = Executor::new(

@@ -468,6 +468,8 @@ fn import_playbook_hands_the_cluster_to_kubespray() {
             "by-path.yml",
             "-e",
             "kubespray_fail_host=w2",
+            "--output",
+            "json",
         ])
         .current_dir(&output.dir)
         .env("RPLAY_KUBESPRAY_ANSIBLE_PLAYBOOK", &ansible)
@@ -475,17 +477,21 @@ fn import_playbook_hands_the_cluster_to_kubespray() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&again.stdout);
-    assert_eq!(
-        again.status.code(),
-        Some(2),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(2), "{stdout}\n{stderr}");
+    // Under `--output json` standard output stays one JSON event per line: Kubespray's
+    // own output goes to standard error.
+    for line in stdout.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not JSON: {line}\n{stdout}"
+        );
+    }
     assert!(
-        stdout.contains("PLAY [Kubespray: kubespray/cluster.yml] ***"),
+        stdout.contains("Kubespray: kubespray/cluster.yml"),
         "{stdout}"
     );
-    assert!(stdout.contains("fatal: [w2]: FAILED!"), "{stdout}");
+    assert!(stderr.contains("fatal: [w2]: FAILED!"), "{stderr}");
     assert!(output.dir.join("records/cp1.json").is_file());
 }
 
@@ -605,6 +611,30 @@ help: check out a supported release, for example `git -C kubespray checkout v2.2
         .args(&["-i", "hosts.ini", "site.yml"])
         .stderr_contains("error: cannot hand `kubespray/cluster.yml` to Kubespray: Kubespray 3.0.0 (from galaxy.yml in `{dir}/kubespray`) is outside the supported range >=2.26.0, <2.33.0\n --> site.yml:1:20\n")
         .stdout("")
+        .status(5)
+        .run();
+}
+
+#[test]
+fn keywords_on_a_kubespray_import_are_refused_not_ignored() {
+    with_standin(small_inventory(Test::new()), "2.28.0")
+        .file(
+            "site.yml",
+            "
+            - import_playbook: kubernetes_sigs.kubespray.cluster
+              when: false
+            ",
+        )
+        .args(&["-i", "hosts.ini", "site.yml", "--syntax-check"])
+        .stderr(
+            "error: `when` cannot be set on an import handed to Kubespray
+ --> site.yml:2:3
+  |
+2 |   when: false
+  |   ^^^^
+help: set Kubespray's variables under `kubespray:` in the inventory, and pass ansible-playbook options on the rplay command line (-e, --limit, --check)
+",
+        )
         .status(5)
         .run();
 }

@@ -56,6 +56,9 @@ pub struct Options {
     pub start_at_task: Option<String>,
     pub step: bool,
     pub verbosity: u8,
+    /// Standard output is machine-read (`--output json`): the output of programs the run
+    /// hands work to (Kubespray's ansible-playbook) goes to standard error instead.
+    pub stdout_is_data: bool,
 }
 
 impl Default for Options {
@@ -78,6 +81,7 @@ impl Default for Options {
             start_at_task: None,
             step: false,
             verbosity: 0,
+            stdout_is_data: false,
         }
     }
 }
@@ -371,6 +375,7 @@ impl Executor {
             args.push(format!("-{}", "v".repeat(options.verbosity.into())));
         }
         request.extra_args = args;
+        request.stdout_to_stderr = options.stdout_is_data;
         let inventory = self.inventory.clone();
         use std::io::Write;
         let _ = std::io::stdout().flush();

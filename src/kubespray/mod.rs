@@ -49,6 +49,9 @@ pub struct Request {
     pub extra_vars: VarMap,
     /// Arguments for `ansible-playbook` itself, after `-i`, the playbook and `-b`.
     pub extra_args: Vec<String>,
+    /// Send Kubespray's standard output to our standard error (under `--output json`,
+    /// whose standard output is one JSON event per line).
+    pub stdout_to_stderr: bool,
 }
 
 impl Request {
@@ -61,6 +64,7 @@ impl Request {
             work_dir: None,
             extra_vars: VarMap::new(),
             extra_args: Vec::new(),
+            stdout_to_stderr: false,
         }
     }
 }
@@ -179,6 +183,9 @@ impl Prepared {
         );
         // Standard output and error are inherited: Kubespray's output reaches the
         // terminal line by line as Ansible prints it, colours and prompts included.
+        if request.stdout_to_stderr {
+            command.stdout(std::io::stderr());
+        }
         let status = command.status().map_err(|e| {
             Diagnostic::new(format!("cannot run `{}`: {e}", ansible_playbook.display()))
                 .with_help("pass --ansible-playbook PATH to an ansible-playbook that runs, or leave it out to let rplay make a virtualenv from Kubespray's requirements.txt")

@@ -142,6 +142,23 @@ impl Loader {
                     Diagnostic::at("`import_playbook` needs a file name", &target.span)
                 })?;
                 if let Some(import) = kubespray_import(name, &dir, &target.span)? {
+                    // Kubespray's plays are not ours to filter: a keyword here would be
+                    // silently ignored, so it is refused instead.
+                    if let Some((key, _)) = entries.iter().find(|(key, _)| {
+                        !matches!(
+                            key.key_text().as_deref(),
+                            Some("name" | "import_playbook" | "ansible.builtin.import_playbook")
+                        )
+                    }) {
+                        return Err(Diagnostic::at(
+                            format!(
+                                "`{}` cannot be set on an import handed to Kubespray",
+                                key.key_text().unwrap_or_default()
+                            ),
+                            &key.span,
+                        )
+                        .with_help("set Kubespray's variables under `kubespray:` in the inventory, and pass ansible-playbook options on the rplay command line (-e, --limit, --check)"));
+                    }
                     plays.push(Play::kubespray_handoff(import, target, &dir));
                     continue;
                 }

@@ -20,7 +20,7 @@ pub const EXIT_USAGE: i32 = 5;
     name = "rplay",
     version,
     about = "Runs Ansible playbooks with a Rust engine: rplay [-i INVENTORY] PLAYBOOK...",
-    after_help = "Other commands:\n  rplay inventory [-i INVENTORY] --list | --graph\n  rplay doc [MODULE]\n  rplay vault encrypt|decrypt|view|encrypt_string"
+    after_help = "Other commands:\n  rplay inventory [-i INVENTORY] --list | --graph\n  rplay doc [MODULE]\n  rplay kubespray [-i INVENTORY] [--playbook cluster|reset|scale|upgrade-cluster] [-- ARGS]\n  rplay vault encrypt|decrypt|view|encrypt_string"
 )]
 pub struct PlaybookArgs {
     /// Playbook files to run, in order.
@@ -275,6 +275,16 @@ pub fn main() -> i32 {
                 return code;
             }
         },
+        Some("kubespray") => {
+            match crate::kubespray::command::KubesprayArgs::try_parse_from(&args[1..]) {
+                Ok(kubespray) => crate::kubespray::command::run(kubespray),
+                Err(error) => {
+                    let code = if error.use_stderr() { EXIT_USAGE } else { 0 };
+                    let _ = error.print();
+                    return code;
+                }
+            }
+        }
         Some("run") => match RunArgs::try_parse_from(&args[1..]) {
             Ok(run) => run_command(run),
             Err(error) => {
@@ -340,7 +350,7 @@ pub fn print_error(diagnostic: &Diagnostic) {
     }
 }
 
-fn load_inventory(sources: &[String]) -> Result<Inventory, Diagnostic> {
+pub fn load_inventory(sources: &[String]) -> Result<Inventory, Diagnostic> {
     if sources.is_empty() {
         return Ok(Inventory::implicit());
     }
@@ -558,6 +568,7 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
         start_at_task: args.start_at_task.clone(),
         step: args.step,
         verbosity: args.common.verbose,
+        stdout_is_data: args.common.output == OutputFormat::Json,
     };
     if args.list_hosts || args.list_tasks || args.list_tags {
         let executor = Executor::new(
@@ -566,6 +577,26 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
             Box::new(JsonLines::new(Box::new(std::io::sink()))),
         );
         return list(&executor, &playbooks, &args);
+    }
+    // A Kubespray import that cannot run (no checkout, an unsupported release, no
+    // Python) fails now, before any host is touched.
+    for play in playbooks.iter().flat_map(|playbook| &playbook.plays) {
+        if let Some(import) = &play.kubespray {
+            let mut request = crate::kubespray::Request::new(import.target.clone());
+            request.kubespray_dir = import.kubespray_dir.clone();
+            request.extra_vars = options.extra_vars.clone();
+            crate::kubespray::prepare(&inventory, &request).map_err(|error| {
+                let message = format!(
+                    "cannot hand `{}` to Kubespray: {}",
+                    import.written, error.message
+                );
+                Diagnostic {
+                    message,
+                    span: Some(play.span.clone()).filter(|span| span.is_known()),
+                    help: error.help,
+                }
+            })?;
+        }
     }
     // Asked once the playbooks are known to be sound, and not for the listings, as
     // ansible-playbook does.

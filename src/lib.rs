@@ -12,6 +12,7 @@ pub mod executor;
 pub mod fuzzing;
 pub mod interrupt;
 pub mod inventory;
+pub mod kubespray;
 pub mod node;
 pub mod playbook;
 pub mod prompt;

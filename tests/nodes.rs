@@ -348,3 +348,102 @@ fn mount_edits_fstab_and_mounts_for_real() {
     let again = rig.rplay(&["absent.yml"]);
     assert_eq!(again.recap("t1"), recap("t1", 1, 0, 0, 0));
 }
+
+const IPTABLES_PLAYBOOK: &str = r#"- hosts: targets
+  gather_facts: false
+  tasks:
+    - name: A chain of our own
+      iptables:
+        chain: KUBE-TEST
+        chain_management: true
+    - name: The API server's port, new connections, with a comment
+      ansible.builtin.iptables:
+        chain: INPUT
+        protocol: tcp
+        destination_port: "6443"
+        ctstate: [NEW]
+        jump: ACCEPT
+        comment: kube-apiserver
+    - name: Kubelet's port first in the chain
+      iptables:
+        chain: INPUT
+        action: insert
+        rule_num: "1"
+        protocol: tcp
+        destination_port: "10250"
+        jump: KUBE-TEST
+    - name: Forwarded packets dropped unless a rule says otherwise
+      iptables:
+        chain: FORWARD
+        policy: DROP
+"#;
+
+/// netfilter in each target's own network namespace: the kernel's tables read back with
+/// `iptables -S`, not rplay's report.
+#[test]
+fn iptables_rules_policies_and_chains_land_in_the_kernel() {
+    let rig = Targets::up(Kind::Netns, 1);
+    rig.write("site.yml", IPTABLES_PLAYBOOK);
+    let rules = "iptables -S INPUT; iptables -S FORWARD | head -n 1; iptables -S KUBE-TEST";
+    assert_eq!(
+        rig.sh("t1", "iptables -S INPUT; iptables -S FORWARD"),
+        "-P INPUT ACCEPT\n-P FORWARD ACCEPT\n",
+        "the target starts with empty tables"
+    );
+    let expected = "-P INPUT ACCEPT\n\
+                    -A INPUT -p tcp -m tcp --dport 10250 -j KUBE-TEST\n\
+                    -A INPUT -p tcp -m conntrack --ctstate NEW -m tcp --dport 6443 -m comment --comment kube-apiserver -j ACCEPT\n\
+                    -P FORWARD DROP\n\
+                    -N KUBE-TEST\n";
+
+    let first = rig.rplay(&["site.yml"]);
+    first.assert_status(0);
+    assert_eq!(first.recap("t1"), recap("t1", 4, 4, 0, 0));
+    assert_eq!(rig.sh("t1", rules), expected);
+
+    let second = rig.rplay(&["site.yml"]);
+    second.assert_status(0);
+    assert_eq!(second.recap("t1"), recap("t1", 4, 0, 0, 0));
+
+    // Drift: the API server rule deleted, the policy put back.
+    rig.sh("t1", "iptables -D INPUT 2 && iptables -P FORWARD ACCEPT");
+    let check = rig.rplay(&["site.yml", "--check"]);
+    check.assert_status(0);
+    assert_eq!(check.recap("t1"), recap("t1", 4, 2, 0, 0));
+    assert_eq!(
+        rig.sh(
+            "t1",
+            "iptables -S INPUT | wc -l; iptables -S FORWARD | head -n 1"
+        ),
+        "2\n-P FORWARD ACCEPT\n",
+        "check mode left the drift alone"
+    );
+    let fix = rig.rplay(&["site.yml"]);
+    fix.assert_status(0);
+    assert_eq!(fix.recap("t1"), recap("t1", 4, 2, 0, 0));
+    assert_eq!(rig.sh("t1", rules), expected);
+
+    // And the rule removed again with state: absent.
+    rig.write(
+        "absent.yml",
+        r#"- hosts: targets
+  gather_facts: false
+  tasks:
+    - iptables:
+        chain: INPUT
+        protocol: tcp
+        destination_port: "6443"
+        ctstate: [NEW]
+        jump: ACCEPT
+        comment: kube-apiserver
+        state: absent
+"#,
+    );
+    let absent = rig.rplay(&["absent.yml"]);
+    absent.assert_status(0);
+    assert_eq!(absent.recap("t1"), recap("t1", 1, 1, 0, 0));
+    assert_eq!(
+        rig.sh("t1", "iptables -S INPUT"),
+        "-P INPUT ACCEPT\n-A INPUT -p tcp -m tcp --dport 10250 -j KUBE-TEST\n"
+    );
+}

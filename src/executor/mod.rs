@@ -58,6 +58,9 @@ pub struct Options {
     pub verbosity: u8,
     /// `--task-timeout`: seconds any task may run; a task's `timeout:` wins.
     pub task_timeout: Option<u64>,
+    /// Standard output is machine-read (`--output json`): the output of programs the run
+    /// hands work to (Kubespray's ansible-playbook) goes to standard error instead.
+    pub stdout_is_data: bool,
 }
 
 impl Default for Options {
@@ -81,6 +84,7 @@ impl Default for Options {
             step: false,
             verbosity: 0,
             task_timeout: None,
+            stdout_is_data: false,
         }
     }
 }
@@ -327,6 +331,15 @@ impl Executor {
             if self.interrupt.is_triggered() || self.aborted {
                 break;
             }
+            if let Some(import) = &play.kubespray {
+                let code = self.run_kubespray(play, import).await?;
+                if code != 0 {
+                    // Kubespray printed its own recap; ours covers the plays before it.
+                    let ours = self.finish(&touched);
+                    return Ok(if ours != 0 { ours } else { code });
+                }
+                continue;
+            }
             let hosts = self.run_play(play).await?;
             for host in hosts {
                 if !touched.contains(&host) {
@@ -335,6 +348,52 @@ impl Executor {
             }
         }
         Ok(self.finish(&touched))
+    }
+
+    /// Hands the inventory to Kubespray for an `import_playbook` of one of its playbooks,
+    /// with the run's `-e`, `--check`, `--diff`, `--limit`, `-u`, `-c`, `--private-key` and `-v` passed
+    /// on; returns `ansible-playbook`'s exit status.
+    async fn run_kubespray(
+        &mut self,
+        play: &Play,
+        import: &crate::playbook::KubesprayImport,
+    ) -> Result<i32> {
+        self.sink.play_start(&play.display_name());
+        let mut request = crate::kubespray::Request::new(import.target.clone());
+        request.kubespray_dir = import.kubespray_dir.clone();
+        request.extra_vars = self.options.extra_vars.clone();
+        let options = &self.options;
+        let mut args: Vec<String> = Vec::new();
+        if options.check {
+            args.push("--check".into());
+        }
+        if options.diff {
+            args.push("--diff".into());
+        }
+        if let Some(limit) = &options.limit {
+            args.extend(["--limit".into(), limit.clone()]);
+        }
+        if let Some(user) = &options.remote_user {
+            args.extend(["--user".into(), user.clone()]);
+        }
+        if let Some(connection) = &options.connection {
+            args.extend(["--connection".into(), connection.clone()]);
+        }
+        if let Some(key) = &options.ssh.private_key {
+            args.extend(["--private-key".into(), key.clone()]);
+        }
+        if options.verbosity > 0 {
+            args.push(format!("-{}", "v".repeat(options.verbosity.into())));
+        }
+        request.extra_args = args;
+        request.stdout_to_stderr = options.stdout_is_data;
+        let inventory = self.inventory.clone();
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        // ansible-playbook blocks until Kubespray is done: off the runtime's threads.
+        tokio::task::spawn_blocking(move || crate::kubespray::run(&inventory, &request))
+            .await
+            .map_err(|e| Diagnostic::new(format!("the Kubespray run stopped: {e}")))?
     }
 
     /// Prints the recap for the hosts that took part and returns the exit code.

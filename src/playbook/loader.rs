@@ -2,7 +2,7 @@
 
 use super::role::{self, Role};
 use super::task::*;
-use super::{Play, Playbook};
+use super::{KubesprayImport, Play, Playbook};
 use crate::diagnostic::{Diagnostic, Result};
 use crate::node::{Node, NodeValue};
 use crate::source::Span;
@@ -141,6 +141,27 @@ impl Loader {
                 let name = target.as_str().ok_or_else(|| {
                     Diagnostic::at("`import_playbook` needs a file name", &target.span)
                 })?;
+                if let Some(import) = kubespray_import(name, &dir, &target.span)? {
+                    // Kubespray's plays are not ours to filter: a keyword here would be
+                    // silently ignored, so it is refused instead.
+                    if let Some((key, _)) = entries.iter().find(|(key, _)| {
+                        !matches!(
+                            key.key_text().as_deref(),
+                            Some("name" | "import_playbook" | "ansible.builtin.import_playbook")
+                        )
+                    }) {
+                        return Err(Diagnostic::at(
+                            format!(
+                                "`{}` cannot be set on an import handed to Kubespray",
+                                key.key_text().unwrap_or_default()
+                            ),
+                            &key.span,
+                        )
+                        .with_help("set Kubespray's variables under `kubespray:` in the inventory, and pass ansible-playbook options on the rplay command line (-e, --limit, --check)"));
+                    }
+                    plays.push(Play::kubespray_handoff(import, target, &dir));
+                    continue;
+                }
                 let imported = dir.join(name);
                 if !imported.exists() {
                     return Err(Diagnostic::at(
@@ -290,6 +311,7 @@ impl Loader {
                 .into_iter()
                 .chain(std::mem::take(&mut self.imported_roles))
                 .collect(),
+            kubespray: None,
         })
     }
 
@@ -1241,6 +1263,36 @@ fn absolute(path: &Path) -> PathBuf {
             .map(|cwd| cwd.join(path))
             .unwrap_or_else(|_| path.to_path_buf())
     }
+}
+
+/// The collection whose playbooks are handed to Kubespray.
+const KUBESPRAY_COLLECTION: &str = "kubernetes_sigs.kubespray.";
+
+/// An import of a Kubespray playbook, by collection name or by a path into a checkout.
+fn kubespray_import(name: &str, dir: &Path, span: &Span) -> Result<Option<KubesprayImport>> {
+    use crate::kubespray::{checkout, PlaybookName, Target};
+    if let Some(short) = name.strip_prefix(KUBESPRAY_COLLECTION) {
+        let playbook = PlaybookName::from_collection_name(short).ok_or_else(|| {
+            Diagnostic::at(format!("unknown Kubespray playbook `{name}`"), span)
+                .suggest(short, ["cluster", "reset", "scale", "upgrade_cluster"])
+        })?;
+        return Ok(Some(KubesprayImport {
+            target: Target::Named(playbook),
+            kubespray_dir: None,
+            written: name.to_string(),
+        }));
+    }
+    let path = absolute(&dir.join(name));
+    if !path.is_file() {
+        return Ok(None);
+    }
+    Ok(
+        checkout::enclosing_checkout(&path).map(|checkout| KubesprayImport {
+            target: Target::File(path),
+            kubespray_dir: Some(checkout),
+            written: name.to_string(),
+        }),
+    )
 }
 
 #[cfg(test)]

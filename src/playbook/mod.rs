@@ -43,9 +43,60 @@ pub struct Play {
     /// Roles used by the play, for `role_names`.
     pub role_names: Vec<String>,
     pub roles: Vec<Arc<role::Role>>,
+    /// Set when this entry is an `import_playbook` of Kubespray: the play has no tasks of
+    /// its own and the executor hands the inventory to the Kubespray backend instead.
+    pub kubespray: Option<KubesprayImport>,
+}
+
+/// `import_playbook: kubernetes_sigs.kubespray.cluster`, or of a file inside a Kubespray
+/// checkout. Kubespray's playbooks are not loaded: they need Kubespray's own plugins and
+/// a Python Ansible, so the real `ansible-playbook` runs them.
+#[derive(Debug, Clone)]
+pub struct KubesprayImport {
+    pub target: crate::kubespray::Target,
+    /// The checkout the imported file lies in; for a collection name it is found when
+    /// the playbook runs (`RPLAY_KUBESPRAY_DIR` or the inventory's `kubespray_dir`).
+    pub kubespray_dir: Option<PathBuf>,
+    /// The import as written, for the play's name.
+    pub written: String,
 }
 
 impl Play {
+    /// The stand-in play for an import handed to Kubespray, named after the import and
+    /// placed where it was written.
+    pub fn kubespray_handoff(
+        import: KubesprayImport,
+        written: &Node,
+        dir: &std::path::Path,
+    ) -> Play {
+        use crate::node::NodeValue;
+        let text = |text: String| Node::new(NodeValue::String(text), written.span.clone());
+        Play {
+            name: Some(text(format!("Kubespray: {}", import.written))),
+            hosts: text("k8s_cluster".to_string()),
+            common: Common::default(),
+            gather_facts: None,
+            gather_subset: None,
+            vars_files: Vec::new(),
+            vars_prompt: None,
+            pre_tasks: Vec::new(),
+            role_tasks: Vec::new(),
+            tasks: Vec::new(),
+            post_tasks: Vec::new(),
+            handlers: Vec::new(),
+            serial: None,
+            strategy: None,
+            max_fail_percentage: None,
+            force_handlers: None,
+            order: None,
+            dir: dir.to_path_buf(),
+            span: written.span.clone(),
+            role_names: Vec::new(),
+            roles: Vec::new(),
+            kubespray: Some(import),
+        }
+    }
+
     pub fn display_name(&self) -> String {
         if let Some(name) = self.name.as_ref().and_then(Node::as_str) {
             return name.to_string();

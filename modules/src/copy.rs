@@ -21,8 +21,8 @@ use crate::args::file_mode::{self, Mode};
 use crate::args::{ansible_bool, Args};
 use crate::file::{
     ancestors, attribute_change, attribute_diff, basename, chown_spec, dirname, join_path,
-    mkdir_step, real_path, temp_path, text, text_diff, validate_argv, EditedFile, HostDefaults,
-    PathFacts, Wanted,
+    mkdir_step, real_path, state_and_content, temp_path, text, text_diff, validate_argv,
+    EditedFile, HostDefaults, PathFacts, Wanted,
 };
 use crate::plan::{Plan, Step};
 use crate::registry::ModuleSpec;
@@ -149,6 +149,8 @@ struct Destination {
     new_directories: Vec<String>,
     /// The path itself, not following a symlink.
     own: PathState,
+    /// A regular file's content, when reading it cost no command of its own.
+    content: Option<Vec<u8>>,
 }
 
 impl CopyArgs {
@@ -208,7 +210,7 @@ impl CopyArgs {
                 new_directories = missing;
             }
         }
-        let mut own = path_state(transport, &path, false).await?;
+        let (mut own, mut content) = state_and_content(transport, &path).await?;
         let followed_is_dir = if own.is_link() {
             path_state(transport, &path, true).await?.is_dir()
         } else {
@@ -221,7 +223,7 @@ impl CopyArgs {
                 ));
             };
             path = join_path(&path, name);
-            own = path_state(transport, &path, false).await?;
+            (own, content) = state_and_content(transport, &path).await?;
         }
         if !own.exists && new_directories.is_empty() {
             let parent = dirname(&path);
@@ -235,6 +237,7 @@ impl CopyArgs {
             path,
             new_directories,
             own,
+            content,
         }))
     }
 
@@ -324,9 +327,20 @@ impl CopyArgs {
                 defaults: None,
             }
         } else {
-            match EditedFile::read_with_state(transport, &dest, destination.own.clone()).await? {
-                Ok(file) => file,
-                Err(message) => return Err(ModuleError::failed(message)),
+            let own = destination.own.clone();
+            match destination.content.clone() {
+                Some(content) => EditedFile {
+                    path: dest.clone(),
+                    target: dest.clone(),
+                    state: own,
+                    content: Some(content),
+                    create_parents: false,
+                    defaults: None,
+                },
+                None => match EditedFile::read_with_state(transport, &dest, own).await? {
+                    Ok(file) => file,
+                    Err(message) => return Err(ModuleError::failed(message)),
+                },
             }
         };
         file.create_parents = false;
@@ -907,6 +921,32 @@ mod tests {
     use crate::testing::Fixture;
     use serde_json::json;
     use std::os::unix::fs::PermissionsExt;
+
+    /// Where each command is a round trip, the destination's state and content come from
+    /// one command: the module still converges, and a changed or replaced file is seen.
+    #[tokio::test]
+    async fn converges_where_commands_are_round_trips() {
+        let mut fx = Fixture::new();
+        fx.transport.wrapper = vec!["env".to_string()];
+        let dest = fx.path("conf");
+        let args = json!({"content": "one\n", "dest": dest, "mode": "0640"});
+        fx.converge("copy", args.clone()).await;
+        assert_eq!(fx.read("conf"), b"one\n");
+        assert_eq!(fx.mode("conf"), 0o640);
+        // Drift in content: planned again and rewritten.
+        fx.write("conf", b"two\n", 0o640);
+        fx.converge("copy", args.clone()).await;
+        assert_eq!(fx.read("conf"), b"one\n");
+        // A symlink as dest is replaced by the file (follow is off), not read through.
+        std::os::unix::fs::symlink(fx.path("conf"), fx.path("link")).unwrap();
+        fx.converge("copy", json!({"content": "new\n", "dest": fx.path("link")}))
+            .await;
+        assert_eq!(fx.read("link"), b"new\n");
+        assert!(!std::fs::symlink_metadata(fx.path("link"))
+            .unwrap()
+            .is_symlink());
+        assert_eq!(fx.read("conf"), b"one\n");
+    }
 
     #[tokio::test]
     async fn writes_content_then_finds_nothing_to_do() {

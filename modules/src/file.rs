@@ -1455,6 +1455,50 @@ pub(crate) fn validate_argv(validate: &str, file: &str) -> Result<Vec<String>, M
         .collect())
 }
 
+/// A path's own state (a symlink not followed) and, for a regular file on a host where
+/// each command is a round trip, its content read by the same command (`stat`, then
+/// `cat`). Elsewhere the content is `None`: read it when needed.
+pub(crate) async fn state_and_content(
+    transport: &dyn Transport,
+    path: &str,
+) -> Result<(PathState, Option<Vec<u8>>), ModuleError> {
+    if !transport.commands_are_remote() {
+        return Ok((path_state(transport, path, false).await?, None));
+    }
+    const SCRIPT: &str = r#"stat -c "$1" -- "$2" || exit 3
+if [ -f "$2" ] && [ ! -L "$2" ]; then exec cat -- "$2"; fi"#;
+    let mut exec = Exec::new(["sh", "-c", SCRIPT, "rplay-read", STAT_FORMAT, path]);
+    exec.env.push(("LC_ALL".to_string(), "C".to_string()));
+    let output = transport.run(&exec).await?;
+    if output.rc == 3 {
+        let stderr = output.stderr_text();
+        if stderr.contains("No such file") || stderr.contains("Not a directory") {
+            return Ok((PathState::default(), None));
+        }
+        return Err(ModuleError::failed(format!(
+            "stat {path}: {}",
+            stderr.trim()
+        )));
+    }
+    if !output.success() {
+        return Err(ModuleError::failed(format!(
+            "reading {path}: {}",
+            output.stderr_text().trim()
+        )));
+    }
+    let Some(end) = output.stdout.iter().position(|&b| b == b'\n') else {
+        return Err(ModuleError::failed(format!(
+            "stat {path}: unexpected output `{}`",
+            output.stdout_text()
+        )));
+    };
+    let line = String::from_utf8_lossy(&output.stdout[..end]);
+    let state = parse_stat_line(&line)
+        .ok_or_else(|| ModuleError::failed(format!("stat {path}: unexpected output `{line}`")))?;
+    let content = (state.exists && state.kind == "file").then(|| output.stdout[end + 1..].to_vec());
+    Ok((state, content))
+}
+
 /// A file that a text-editing module (`lineinfile`, `blockinfile`, `replace`) reads and
 /// rewrites. A symlink is followed: the file it points to is what changes.
 pub(crate) struct EditedFile {
@@ -1503,11 +1547,7 @@ impl EditedFile {
         transport: &dyn Transport,
         path: &str,
     ) -> Result<Option<Result<Self, String>>, ModuleError> {
-        const SCRIPT: &str = r#"stat -c "$1" -- "$2" || exit 3
-if [ -f "$2" ] && [ ! -L "$2" ]; then exec cat -- "$2"; fi"#;
-        let mut exec = Exec::new(["sh", "-c", SCRIPT, "rplay-read", STAT_FORMAT, path]);
-        exec.env.push(("LC_ALL".to_string(), "C".to_string()));
-        let output = transport.run(&exec).await?;
+        let (state, content) = state_and_content(transport, path).await?;
         let found = |state: PathState, content: Option<Vec<u8>>| EditedFile {
             path: path.to_string(),
             target: path.to_string(),
@@ -1516,40 +1556,19 @@ if [ -f "$2" ] && [ ! -L "$2" ]; then exec cat -- "$2"; fi"#;
             create_parents: true,
             defaults: None,
         };
-        if output.rc == 3 {
-            let stderr = output.stderr_text();
-            if stderr.contains("No such file") || stderr.contains("Not a directory") {
-                return Ok(Some(Ok(found(PathState::default(), None))));
-            }
-            return Err(ModuleError::failed(format!(
-                "stat {path}: {}",
-                stderr.trim()
-            )));
+        if !state.exists {
+            return Ok(Some(Ok(found(state, None))));
         }
-        if !output.success() {
-            return Err(ModuleError::failed(format!(
-                "reading {path}: {}",
-                output.stderr_text().trim()
-            )));
-        }
-        let Some(end) = output.stdout.iter().position(|&b| b == b'\n') else {
-            return Err(ModuleError::failed(format!(
-                "stat {path}: unexpected output `{}`",
-                output.stdout_text()
-            )));
-        };
-        let line = String::from_utf8_lossy(&output.stdout[..end]);
-        let state = parse_stat_line(&line).ok_or_else(|| {
-            ModuleError::failed(format!("stat {path}: unexpected output `{line}`"))
-        })?;
         if state.is_link() {
             return Ok(None);
         }
         if state.is_dir() {
             return Ok(Some(Err(format!("Path {path} is a directory !"))));
         }
-        let content = output.stdout[end + 1..].to_vec();
-        Ok(Some(Ok(found(state, Some(content)))))
+        match content {
+            Some(content) => Ok(Some(Ok(found(state, Some(content))))),
+            None => Ok(None),
+        }
     }
 
     /// [`EditedFile::read_or_directory`] for a caller that has just read the path's own

@@ -54,6 +54,8 @@ pub static MODULES: &[&ModuleSpec] = &[
     &crate::hostname::SPEC,
     &crate::ini_file::SPEC,
     &crate::iptables::SPEC,
+    &crate::k8s::SPEC,
+    &crate::k8s_info::SPEC,
     &crate::kubeadm::SPEC,
     &crate::lineinfile::SPEC,
     &crate::modprobe::SPEC,

@@ -36,6 +36,7 @@ pub mod hostname;
 pub mod ini_file;
 pub mod iptables;
 pub mod k8s;
+pub mod k8s_cluster_status;
 pub mod k8s_info;
 pub mod kubeadm;
 pub mod kubectl;

@@ -55,6 +55,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &crate::ini_file::SPEC,
     &crate::iptables::SPEC,
     &crate::k8s::SPEC,
+    &crate::k8s_cluster_status::SPEC,
     &crate::k8s_info::SPEC,
     &crate::kubeadm::SPEC,
     &crate::lineinfile::SPEC,

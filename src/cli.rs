@@ -20,7 +20,7 @@ pub const EXIT_USAGE: i32 = 5;
     name = "rplay",
     version,
     about = "Runs Ansible playbooks with a Rust engine: rplay [-i INVENTORY] PLAYBOOK...",
-    after_help = "Other commands:\n  rplay inventory [-i INVENTORY] --list | --graph\n  rplay doc [MODULE]\n  rplay kubespray [-i INVENTORY] [--playbook cluster|reset|scale|upgrade-cluster] [-- ARGS]\n  rplay vault encrypt|decrypt|view|encrypt_string"
+    after_help = "Other commands:\n  rplay inventory [-i INVENTORY] --list | --graph\n  rplay doc [MODULE]\n  rplay kubespray [-i INVENTORY] [--playbook cluster|reset|scale|upgrade-cluster] [-- ARGS]\n  rplay cluster status -i INVENTORY [--timeout SECONDS]\n  rplay vault encrypt|decrypt|view|encrypt_string"
 )]
 pub struct PlaybookArgs {
     /// Playbook files to run, in order.
@@ -76,6 +76,36 @@ pub struct PlaybookArgs {
     /// Set by `rplay run`: report in the ad hoc layout.
     #[arg(skip)]
     pub ad_hoc: bool,
+    /// Set by `rplay cluster status`: where the `summary` of its one task is kept.
+    #[arg(skip)]
+    pub summary: Option<SummarySlot>,
+}
+
+/// The `summary` lines a generated task returned, kept for its command to print.
+pub type SummarySlot = std::sync::Arc<std::sync::Mutex<Option<Vec<String>>>>;
+
+impl PlaybookArgs {
+    /// A playbook that rplay wrote itself, run with the options of a command.
+    pub fn for_generated(path: PathBuf, common: RunOptions) -> PlaybookArgs {
+        PlaybookArgs {
+            playbooks: vec![path],
+            common,
+            tags: Vec::new(),
+            skip_tags: Vec::new(),
+            become_method: None,
+            timeout: None,
+            ssh_common_args: None,
+            ssh_extra_args: None,
+            syntax_check: false,
+            list_hosts: false,
+            list_tasks: false,
+            list_tags: false,
+            start_at_task: None,
+            step: false,
+            ad_hoc: false,
+            summary: None,
+        }
+    }
 }
 
 /// Where vault secrets come from, as `ansible-playbook` and `ansible-vault` spell it.
@@ -285,6 +315,14 @@ pub fn main() -> i32 {
                 }
             }
         }
+        Some("cluster") => match crate::cluster::ClusterArgs::try_parse_from(&args[1..]) {
+            Ok(cluster) => crate::cluster::run(cluster),
+            Err(error) => {
+                let code = if error.use_stderr() { EXIT_USAGE } else { 0 };
+                let _ = error.print();
+                return code;
+            }
+        },
         Some("run") => match RunArgs::try_parse_from(&args[1..]) {
             Ok(run) => run_command(run),
             Err(error) => {
@@ -463,30 +501,14 @@ fn run_command(run: RunArgs) -> Result<i32, Diagnostic> {
     let path = dir.join("ad-hoc.yml");
     std::fs::write(&path, play.to_string())
         .map_err(|e| Diagnostic::new(format!("cannot write {}: {e}", path.display())))?;
-    let common = run.common;
-    let args = PlaybookArgs {
-        playbooks: vec![path],
-        common,
-        tags: Vec::new(),
-        skip_tags: Vec::new(),
-        become_method: None,
-        timeout: None,
-        ssh_common_args: None,
-        ssh_extra_args: None,
-        syntax_check: false,
-        list_hosts: false,
-        list_tasks: false,
-        list_tags: false,
-        start_at_task: None,
-        step: false,
-        ad_hoc: true,
-    };
+    let mut args = PlaybookArgs::for_generated(path, run.common);
+    args.ad_hoc = true;
     let result = playbook_command(args);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
+pub(crate) fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
     // First, as ansible-playbook does: inventories and playbooks may be vaulted.
     crate::vault::install(args.common.vault.secrets(false)?);
     let mut inventory = load_inventory(&args.common.inventory)?;
@@ -622,6 +644,10 @@ fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
             Box::new(if args.ad_hoc { human.ad_hoc() } else { human })
         }
         OutputFormat::Json => Box::new(JsonLines::new(Box::new(std::io::stdout()))),
+    };
+    let sink: Box<dyn Sink> = match &args.summary {
+        Some(slot) => Box::new(crate::report::SummaryCapture::new(sink, slot.clone())),
+        None => sink,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -5,6 +5,7 @@
 //! reported ([`report`]). The binary in `main.rs` is glue around [`cli`].
 
 pub mod cli;
+pub mod cluster;
 pub mod diagnostic;
 pub mod doc;
 pub mod executor;

@@ -145,3 +145,56 @@ impl Sink for SharedSink {
         self.with(|s| s.progress(task, done, total));
     }
 }
+
+/// Passes every event on, keeping the `summary` lines a task returns (the one task of
+/// `rplay cluster status`) for its command to print after the recap.
+pub struct SummaryCapture {
+    inner: Box<dyn Sink>,
+    slot: crate::cli::SummarySlot,
+}
+
+impl SummaryCapture {
+    pub fn new(inner: Box<dyn Sink>, slot: crate::cli::SummarySlot) -> SummaryCapture {
+        SummaryCapture { inner, slot }
+    }
+}
+
+impl Sink for SummaryCapture {
+    fn playbook_start(&mut self, path: &str) {
+        self.inner.playbook_start(path);
+    }
+    fn play_start(&mut self, name: &str) {
+        self.inner.play_start(name);
+    }
+    fn no_hosts_matched(&mut self) {
+        self.inner.no_hosts_matched();
+    }
+    fn task_start(&mut self, name: &str, is_handler: bool) {
+        self.inner.task_start(name, is_handler);
+    }
+    fn host_result(&mut self, result: &HostResult<'_>) {
+        if let Some(Value::Array(lines)) = result.result.get("summary") {
+            let lines = lines
+                .iter()
+                .map(|line| line.as_str().unwrap_or_default().to_string())
+                .collect();
+            *self.slot.lock().expect("summary lock") = Some(lines);
+        }
+        self.inner.host_result(result);
+    }
+    fn warning(&mut self, message: &str) {
+        self.inner.warning(message);
+    }
+    fn verbose(&mut self, level: u8, message: &str) {
+        self.inner.verbose(level, message);
+    }
+    fn recap(&mut self, stats: &IndexMap<String, Stats>) {
+        self.inner.recap(stats);
+    }
+    fn message(&mut self, text: &str) {
+        self.inner.message(text);
+    }
+    fn progress(&mut self, task: &str, done: usize, total: usize) {
+        self.inner.progress(task, done, total);
+    }
+}

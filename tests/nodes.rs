@@ -390,9 +390,10 @@ fn iptables_rules_policies_and_chains_land_in_the_kernel() {
         "-P INPUT ACCEPT\n-P FORWARD ACCEPT\n",
         "the target starts with empty tables"
     );
+    // Matches in the order Ansible's module gives them (the port before the state).
     let expected = "-P INPUT ACCEPT\n\
                     -A INPUT -p tcp -m tcp --dport 10250 -j KUBE-TEST\n\
-                    -A INPUT -p tcp -m conntrack --ctstate NEW -m tcp --dport 6443 -m comment --comment kube-apiserver -j ACCEPT\n\
+                    -A INPUT -p tcp -m tcp --dport 6443 -m conntrack --ctstate NEW -m comment --comment kube-apiserver -j ACCEPT\n\
                     -P FORWARD DROP\n\
                     -N KUBE-TEST\n";
 

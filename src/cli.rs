@@ -744,8 +744,7 @@ fn inventory_command(args: InventoryArgs) -> Result<i32, Diagnostic> {
     let text = if args.graph {
         inventory.graph(&args.group)?
     } else {
-        let mut json =
-            serde_json::to_string_pretty(&inventory.to_list_json()).unwrap_or_default();
+        let mut json = serde_json::to_string_pretty(&inventory.to_list_json()).unwrap_or_default();
         json.push('\n');
         json
     };

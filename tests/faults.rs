@@ -189,7 +189,7 @@ fn assert_timed_out(rig: &Targets, run: &Run, seconds: u64) {
     run.assert_status(2);
     assert_eq!(run.recap("t2"), recap("t2", 1, 1, 0, 1));
     assert!(
-        t2_lines(&run).contains(&format!(
+        t2_lines(run).contains(&format!(
             "fatal: [t2]: FAILED! => {{\"changed\": false, \"failed\": true, \"msg\": \"Task failed: Timed out after {seconds} second(s).\", \"timedout\": {{\"period\": {seconds}}}}}"
         )),
         "{}",

@@ -22,7 +22,7 @@ suite=${RPLAY_SUITE:-trixie}
 dir=${1:-${RPLAY_ROOTFS:-$repo/.cache/rootfs-$suite}}
 mirror=${MIRROR:-http://deb.debian.org/debian}
 # Bump when the contents below change, so cached trees are rebuilt.
-recipe=3
+recipe=4
 
 fail() {
   echo "debian-rootfs.sh: error: $*" >&2
@@ -44,7 +44,7 @@ rm -rf "$tmp"
 packages=(
   linux-image-amd64 systemd-sysv udev dbus openssh-server openssh-sftp-server
   ifupdown isc-dhcp-client iproute2 kmod procps ca-certificates sudo python3
-  gpg curl less
+  gpg curl less iptables
 )
 echo "debian-rootfs.sh: building $suite into $dir (2-4 minutes)" >&2
 mmdebstrap --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" \

@@ -236,3 +236,20 @@ fn a_role_dependency_cycle_is_refused_before_running() {
         .status(5)
         .run();
 }
+
+#[test]
+fn a_host_range_of_more_than_a_hundred_thousand_hosts_is_refused_where_it_is_written() {
+    Test::new()
+        .file("hosts.ini", "[web]\nweb[0:99]-rack[0:1000]\n")
+        .args(&["inventory", "-i", "hosts.ini", "--list"])
+        .stderr(
+            "error: host range `[0:1000]` expands to more than 100000 hosts
+ --> hosts.ini:2:1
+  |
+2 | web[0:99]-rack[0:1000]
+  | ^^^^^^^^^^^^^^^^^^^^^^
+",
+        )
+        .status(5)
+        .run();
+}

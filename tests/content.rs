@@ -251,6 +251,13 @@ fn site_deploys_the_cluster_on_three_booted_machines_and_a_second_run_changes_no
     rig.write("mirror.yml", &mirror_vars());
     let site = playbook("site.yml");
     let args = ["-i", &inventory, &site, "-e", "@mirror.yml"];
+    // The stand-in kubectl has no API server to learn nodes from as their kubelets
+    // register: it reports the nodes this file names (each Ready, with the labels and
+    // taints kubectl recorded), for the cluster check that ends site.yml.
+    rig.sh(
+        "t1",
+        "mkdir -p /var/lib/kubectl-standin && printf 'control-plane\\ncpu-worker\\ngpu-worker-1\\n' >/var/lib/kubectl-standin/registered-nodes",
+    );
 
     let first = rig.rplay(&args);
     first.assert_status(0);
@@ -331,6 +338,28 @@ fn site_deploys_the_cluster_on_three_booted_machines_and_a_second_run_changes_no
         rig.sh("t1", "ls /var/lib/kubectl-standin/nodes"),
         "gpu-worker-1\n",
         "no other node has labels or taints"
+    );
+
+    // The cluster check read the nodes and kube-system pods through the API server with
+    // the admin kubeconfig, found the labels and taints in place, and printed a summary.
+    let calls = rig.sh("t1", "cat /var/lib/kubectl-standin/calls");
+    for call in [
+        "--kubeconfig /etc/kubernetes/admin.conf get nodes -o json",
+        "--kubeconfig /etc/kubernetes/admin.conf get pods -n kube-system -o json",
+    ] {
+        assert!(
+            calls.lines().any(|line| line == call),
+            "{call} in:\n{calls}"
+        );
+    }
+    assert!(
+        !calls.contains("--kubeconfig /etc/kubernetes/admin.conf label"),
+        "the check relabelled what node_labels had labelled:\n{calls}"
+    );
+    assert!(
+        first.stdout.contains("kube-system pods: 5/5 running"),
+        "no cluster summary in:\n{}",
+        first.stdout
     );
 
     // Calico through the operator, with the inventory's MTU and pod network.

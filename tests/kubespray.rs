@@ -12,6 +12,12 @@
 //! host variables, cluster variables) into a JSON file there, and fails on the host named
 //! by `kubespray_fail_host`. The tests read those files.
 //!
+//! After a Kubespray run that succeeded, `rplay kubespray` checks the cluster as `rplay
+//! cluster status` does. There is NO cluster behind the stand-in Kubespray: the kubectl
+//! that check runs on the control-plane host is `tests/rig/kubectl-objects-standin`, a
+//! stand-in for kubectl and the API server that keeps nodes and pods as JSON files the
+//! tests seed (Ready or not) and read back (the labels and taints applied).
+//!
 //! Without `/usr/sbin/sshd` or the venv these tests fail with a message saying so.
 
 mod support;
@@ -267,6 +273,75 @@ fn with_inventory(test: Test, rig: &Rig) -> Test {
         .file("records/.keep", "")
 }
 
+/// The stand-in kubectl and API server for the cluster check: a wrapper in `bin/kubectl`
+/// (an SSH session does not carry the test's environment, so it names the store), a
+/// kubeconfig, and the nodes `cp1`, `w1`, `w2` registered (`w1` Ready only if
+/// `w1_ready`) with the kube-system pods Running.
+fn with_cluster_standin(test: Test, w1_ready: bool) -> Test {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python3");
+    assert!(
+        python.is_file(),
+        "no `{}`: run `tests/run --setup` (it makes .venv) before these tests",
+        python.display()
+    );
+    let mut test = test
+        .file(
+            "bin/kubectl",
+            &format!(
+                "#!/bin/sh\nKUBECTL_STANDIN_STATE={{dir}}/cluster exec {} {} \"$@\"\n",
+                python.display(),
+                root.join("tests/rig/kubectl-objects-standin").display()
+            ),
+        )
+        .file("admin.conf", "apiVersion: v1\nkind: Config\n");
+    for name in ["cp1", "w1", "w2"] {
+        let ready = if name == "w1" && !w1_ready {
+            "False"
+        } else {
+            "True"
+        };
+        let node = json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name},
+                         "resourceVersion": "1"},
+            "status": {"conditions": [{"type": "Ready", "status": ready}],
+                       "nodeInfo": {"kubeletVersion": "v1.31.2"}},
+        });
+        test = test.file(
+            &format!("cluster/objects/node._.{name}.json"),
+            &node.to_string(),
+        );
+    }
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "kube-apiserver-cp1", "namespace": "kube-system",
+                     "resourceVersion": "1"},
+        "status": {"phase": "Running"},
+    });
+    test = test.file(
+        "cluster/objects/pod.kube-system.kube-apiserver-cp1.json",
+        &pod.to_string(),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        test.path().join("bin/kubectl"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    test
+}
+
+/// The options that point the cluster check at the stand-in.
+const CHECK_WITH_STANDIN: &[&str] = &[
+    "--check-kubeconfig",
+    "{dir}/admin.conf",
+    "--check-kubectl",
+    "{dir}/bin/kubectl",
+    "--check-timeout",
+    "3",
+];
+
 fn record(dir: &Path, host: &str) -> serde_json::Value {
     let path = dir.join("records").join(format!("{host}.json"));
     let text = std::fs::read_to_string(&path)
@@ -358,7 +433,10 @@ fn recap_ok(host: &str) -> String {
 fn kubespray_command_deploys_the_inventory_with_mapped_variables() {
     let rig = Rig::start(3);
     let ansible = ansible_playbook();
-    let test = with_inventory(with_standin(Test::new(), "2.28.0"), &rig);
+    let test = with_cluster_standin(
+        with_inventory(with_standin(Test::new(), "2.28.0"), &rig),
+        true,
+    );
     let output = test
         .args(&[
             "kubespray",
@@ -371,7 +449,13 @@ fn kubespray_command_deploys_the_inventory_with_mapped_variables() {
             "--work-dir",
             "work",
         ])
+        .args(CHECK_WITH_STANDIN)
         .stdout_contains("PLAY [Install Kubernetes (stand-in)]")
+        .stderr_contains(
+            "rplay: Kubespray succeeded; checking the cluster (skip with --no-cluster-check)\n",
+        )
+        .stdout_contains("CLUSTER STATUS (cp1)")
+        .stdout_contains("kube-system pods: 1/1 running")
         .stdout_contains("TASK [record : Record what Kubespray received]")
         .stderr_contains("rplay: Kubespray 2.28.0 (galaxy.yml in `{dir}/kubespray`), supported >=2.26.0, <2.33.0\n")
         .stderr_contains(&format!(
@@ -393,6 +477,69 @@ fn kubespray_command_deploys_the_inventory_with_mapped_variables() {
     let vars = output.file("work/group_vars/all.yml");
     assert!(vars.contains("kube_pods_subnet: 10.244.0.0/16\n"), "{vars}");
     assert!(vars.contains("etcd_deployment_type: host\n"), "{vars}");
+    // The check gave w2 the labels and taints its host variables declare.
+    let w2: serde_json::Value =
+        serde_json::from_str(&output.file("cluster/objects/node._.w2.json")).unwrap();
+    assert_eq!(w2["metadata"]["labels"]["gpu-type"], "tesla-t4", "{w2:#}");
+    assert_eq!(
+        w2["spec"]["taints"],
+        json!([{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}])
+    );
+}
+
+#[test]
+fn a_cluster_that_does_not_come_up_fails_the_command_unless_the_check_is_skipped() {
+    let rig = Rig::start(3);
+    let ansible = ansible_playbook();
+    let test = with_cluster_standin(
+        with_inventory(with_standin(Test::new(), "2.28.0"), &rig),
+        false,
+    );
+    let dir = test.path().to_path_buf();
+    let output = test
+        .args(&[
+            "kubespray",
+            "-i",
+            "inventory",
+            "--kubespray-dir",
+            "kubespray",
+            "--ansible-playbook",
+            &ansible,
+        ])
+        .args(CHECK_WITH_STANDIN)
+        .stdout_contains("node w1 is not Ready")
+        .status(2)
+        .run();
+    assert_eq!(
+        output.recap("w1"),
+        recap_ok("w1"),
+        "Kubespray itself succeeded"
+    );
+    let calls = std::fs::read_to_string(dir.join("cluster/calls")).expect("kubectl was called");
+    assert!(calls.contains("get nodes -o json"), "{calls}");
+
+    // The same deployment with --no-cluster-check: Kubespray's status, kubectl untouched.
+    std::fs::remove_file(dir.join("cluster/calls")).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_rplay"))
+        .args([
+            "kubespray",
+            "-i",
+            "inventory",
+            "--kubespray-dir",
+            "kubespray",
+            "--ansible-playbook",
+            &ansible,
+            "--no-cluster-check",
+        ])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        !dir.join("cluster/calls").exists(),
+        "--no-cluster-check still ran kubectl"
+    );
 }
 
 #[test]

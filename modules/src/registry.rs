@@ -51,6 +51,8 @@ pub static MODULES: &[&ModuleSpec] = &[
     &crate::get_url::SPEC,
     &crate::getent::SPEC,
     &crate::group::SPEC,
+    &crate::helm::SPEC,
+    &crate::helm_repository::SPEC,
     &crate::hostname::SPEC,
     &crate::ini_file::SPEC,
     &crate::iptables::SPEC,

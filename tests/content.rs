@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use targets::{Kind, Run, Targets};
 
-const PLAYBOOKS: &[&str] = &["image.yml", "reset.yml", "site.yml"];
+const PLAYBOOKS: &[&str] = &["gpu-operator.yml", "image.yml", "reset.yml", "site.yml"];
 
 fn repository() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

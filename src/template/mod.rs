@@ -389,11 +389,47 @@ fn lone_expression(text: &str) -> Option<&str> {
     let trimmed = text.strip_prefix("{{")?.strip_suffix("}}")?;
     let inner = trimmed.strip_prefix('-').unwrap_or(trimmed);
     let inner = inner.strip_suffix('-').unwrap_or(inner);
-    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") || inner.contains("{#")
-    {
+    if ends_early(inner) {
         return None;
     }
     Some(inner.trim())
+}
+
+/// Whether the text inside `{{ ... }}` holds more than one expression: the first one
+/// closes (`}` outside brackets and strings) or another tag opens before the end, as in
+/// `{{ a }} and {{ b }}`. Braces of dict literals (`{{ {'a': {'b': 1}} }}`) and text in
+/// strings do not count, as Jinja's lexer balances them too.
+fn ends_early(inner: &str) -> bool {
+    let bytes = inner.as_bytes();
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let next = bytes.get(i + 1).copied();
+        match quote {
+            Some(q) => {
+                if c == b'\\' {
+                    i += 1;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                b'\'' | b'"' => quote = Some(c),
+                b'{' if depth == 0 && matches!(next, Some(b'{' | b'%' | b'#')) => return true,
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' => match depth.checked_sub(1) {
+                    Some(less) => depth = less,
+                    None => return true,
+                },
+                b'%' | b'#' if depth == 0 && next == Some(b'}') => return true,
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    false
 }
 
 /// A lone expression or a condition that ends up undefined is an error, as in Ansible.
@@ -662,4 +698,36 @@ fn error_help(error: &minijinja::Error) -> Option<String> {
 /// A template name (`roles/x/templates/a.j2`) as Arc'd text, so errors can draw carets.
 pub fn source_name(path: &std::path::Path) -> Arc<str> {
     Arc::from(crate::source::display_path(path).as_str())
+}
+
+#[cfg(test)]
+mod lone_expression_tests {
+    use super::lone_expression;
+
+    #[test]
+    fn one_expression_keeps_its_type_whatever_its_braces() {
+        assert_eq!(lone_expression("{{ x }}"), Some("x"));
+        assert_eq!(lone_expression("{{- x -}}"), Some("x"));
+        assert_eq!(
+            lone_expression("{{ {'a': {'b': 1}} }}"),
+            Some("{'a': {'b': 1}}")
+        );
+        assert_eq!(
+            lone_expression("{{ [{'k': '}}'}] | first }}"),
+            Some("[{'k': '}}'}] | first")
+        );
+        assert_eq!(lone_expression("{{ 'a \\' }}' }}"), Some("'a \\' }}'"));
+    }
+
+    #[test]
+    fn two_expressions_or_other_tags_are_text() {
+        assert_eq!(lone_expression("{{ a }} and {{ b }}"), None);
+        assert_eq!(lone_expression("{{ a }}{{ b }}"), None);
+        assert_eq!(
+            lone_expression("{{ a }} {% if b %}c{% endif %} {{ d }}"),
+            None
+        );
+        assert_eq!(lone_expression("{{ a }} {# note #} {{ b }}"), None);
+        assert_eq!(lone_expression("x {{ a }}"), None);
+    }
 }

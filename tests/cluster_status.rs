@@ -74,19 +74,11 @@ struct Setup {
 impl Setup {
     fn new() -> Setup {
         let rig = Rig::start();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let python = root.join(".venv/bin/python3");
-        assert!(
-            python.is_file(),
-            "no `{}`: run `tests/run --setup` (it makes .venv) before these tests",
-            python.display()
-        );
         let test = Test::new();
         // An SSH session does not carry the test's environment: the wrapper names the store.
-        let wrapper = format!(
-            "#!/bin/sh\nKUBECTL_STANDIN_STATE={{dir}}/state exec {} {} \"$@\"\n",
-            python.display(),
-            root.join("tests/rig/kubectl-objects-standin").display()
+        let wrapper = support::python_standin(
+            "kubectl-objects-standin",
+            "KUBECTL_STANDIN_STATE={dir}/state ",
         );
         let test = test
             .file("bin/kubectl", &wrapper)

@@ -32,13 +32,6 @@ struct Cluster {
 
 impl Cluster {
     fn new() -> Cluster {
-        let root = repository();
-        let python = root.join(".venv/bin/python3");
-        assert!(
-            python.is_file(),
-            "no `{}`: run `tests/run --setup` (it makes .venv) before these tests",
-            python.display()
-        );
         let cluster = Cluster {
             dir: tempfile::tempdir().expect("a temporary directory"),
         };
@@ -46,20 +39,19 @@ impl Cluster {
         // environment of their own.
         cluster.write_program(
             "bin/helm",
-            &format!(
-                "#!/bin/sh\nHELM_STANDIN_STATE={} exec {} {} \"$@\"\n",
-                cluster.helm_state().display(),
-                python.display(),
-                root.join("tests/rig/helm-standin").display()
+            &support::python_standin(
+                "helm-standin",
+                &format!("HELM_STANDIN_STATE={} ", cluster.helm_state().display()),
             ),
         );
         cluster.write_program(
             "bin/kubectl",
-            &format!(
-                "#!/bin/sh\nKUBECTL_STANDIN_STATE={} exec {} {} \"$@\"\n",
-                cluster.kubectl_state().display(),
-                python.display(),
-                root.join("tests/rig/kubectl-objects-standin").display()
+            &support::python_standin(
+                "kubectl-objects-standin",
+                &format!(
+                    "KUBECTL_STANDIN_STATE={} ",
+                    cluster.kubectl_state().display()
+                ),
             ),
         );
         cluster.write("admin.conf", "apiVersion: v1\nkind: Config\n");

@@ -15,7 +15,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use support::Test;
 
 /// The stand-in helm on PATH, its store and a kubeconfig, in one directory.
@@ -25,25 +25,11 @@ struct Cluster {
 
 impl Cluster {
     fn new() -> Cluster {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let python = root.join(".venv/bin/python3");
-        assert!(
-            python.is_file(),
-            "no `{}`: run `tests/run --setup` (it makes .venv) before these tests",
-            python.display()
-        );
         let dir = tempfile::tempdir().expect("a temporary directory");
         std::fs::create_dir_all(dir.path().join("bin")).expect("bin");
         let wrapper = dir.path().join("bin/helm");
-        std::fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\nexec {} {} \"$@\"\n",
-                python.display(),
-                root.join("tests/rig/helm-standin").display()
-            ),
-        )
-        .expect("the helm wrapper");
+        std::fs::write(&wrapper, support::python_standin("helm-standin", ""))
+            .expect("the helm wrapper");
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         std::fs::write(

@@ -15,7 +15,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use support::Test;
 
 /// The stand-in kubectl on PATH, its object store and a kubeconfig, in one directory.
@@ -25,23 +25,12 @@ struct Cluster {
 
 impl Cluster {
     fn new() -> Cluster {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let python = root.join(".venv/bin/python3");
-        assert!(
-            python.is_file(),
-            "no `{}`: run `tests/run --setup` (it makes .venv) before these tests",
-            python.display()
-        );
         let dir = tempfile::tempdir().expect("a temporary directory");
         std::fs::create_dir_all(dir.path().join("bin")).expect("bin");
         let wrapper = dir.path().join("bin/kubectl");
         std::fs::write(
             &wrapper,
-            format!(
-                "#!/bin/sh\nexec {} {} \"$@\"\n",
-                python.display(),
-                root.join("tests/rig/kubectl-objects-standin").display()
-            ),
+            support::python_standin("kubectl-objects-standin", ""),
         )
         .expect("the kubectl wrapper");
         use std::os::unix::fs::PermissionsExt;

@@ -278,20 +278,12 @@ fn with_inventory(test: Test, rig: &Rig) -> Test {
 /// kubeconfig, and the nodes `cp1`, `w1`, `w2` registered (`w1` Ready only if
 /// `w1_ready`) with the kube-system pods Running.
 fn with_cluster_standin(test: Test, w1_ready: bool) -> Test {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv/bin/python3");
-    assert!(
-        python.is_file(),
-        "no `{}`: run `tests/run --setup` (it makes .venv) before these tests",
-        python.display()
-    );
     let mut test = test
         .file(
             "bin/kubectl",
-            &format!(
-                "#!/bin/sh\nKUBECTL_STANDIN_STATE={{dir}}/cluster exec {} {} \"$@\"\n",
-                python.display(),
-                root.join("tests/rig/kubectl-objects-standin").display()
+            &support::python_standin(
+                "kubectl-objects-standin",
+                "KUBECTL_STANDIN_STATE={dir}/cluster ",
             ),
         )
         .file("admin.conf", "apiVersion: v1\nkind: Config\n");

@@ -176,3 +176,22 @@ pub fn unindent(text: &str) -> String {
     }
     out
 }
+
+/// A `/bin/sh` wrapper that runs the stand-in `tests/rig/STANDIN` (helm, kubectl and its
+/// API server) with .venv's Python, which has the PyYAML they read manifests with, after
+/// `settings` (`NAME=VALUE `, for a store the wrapper names itself because an SSH session
+/// does not carry the test's environment). Fails when .venv is missing.
+pub fn python_standin(standin: &str, settings: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python3");
+    assert!(
+        python.is_file(),
+        "no `{}`: run `tests/run --setup` (it makes .venv) before these tests",
+        python.display()
+    );
+    format!(
+        "#!/bin/sh\n{settings}exec {} {} \"$@\"\n",
+        python.display(),
+        root.join("tests/rig").join(standin).display()
+    )
+}

@@ -210,7 +210,8 @@ impl CopyArgs {
                 new_directories = missing;
             }
         }
-        let (mut own, mut content) = state_and_content(transport, &path).await?;
+        let mut read = state_and_content(transport, &path).await?;
+        let mut own = read.state.clone();
         let followed_is_dir = if own.is_link() {
             path_state(transport, &path, true).await?.is_dir()
         } else {
@@ -223,11 +224,16 @@ impl CopyArgs {
                 ));
             };
             path = join_path(&path, name);
-            (own, content) = state_and_content(transport, &path).await?;
+            read = state_and_content(transport, &path).await?;
+            own = read.state.clone();
         }
         if !own.exists && new_directories.is_empty() {
             let parent = dirname(&path);
-            if !path_state(transport, parent, true).await?.exists {
+            let parent_exists = match read.parent_exists {
+                Some(exists) => exists,
+                None => path_state(transport, parent, true).await?.exists,
+            };
+            if !parent_exists {
                 return Ok(Err(format!(
                     "Destination directory {parent} does not exist"
                 )));
@@ -237,7 +243,7 @@ impl CopyArgs {
             path,
             new_directories,
             own,
-            content,
+            content: read.content,
         }))
     }
 
@@ -946,6 +952,27 @@ mod tests {
             .unwrap()
             .is_symlink());
         assert_eq!(fx.read("conf"), b"one\n");
+
+        // A missing parent is found by the same command, with the same message.
+        let failing = fx
+            .plan("copy", json!({"dest": fx.path("none/f"), "content": "x"}))
+            .await
+            .unwrap();
+        assert_eq!(
+            failing.failure,
+            Some(format!(
+                "Destination directory {} does not exist",
+                fx.path("none")
+            ))
+        );
+        // A file where the directory should be is a parent that exists, as for Ansible:
+        // the write is what fails.
+        let planned = fx
+            .plan("copy", json!({"dest": fx.path("conf/f"), "content": "x"}))
+            .await
+            .unwrap();
+        assert_eq!(planned.failure, None);
+        assert!(planned.is_change());
     }
 
     #[tokio::test]

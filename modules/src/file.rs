@@ -1455,25 +1455,53 @@ pub(crate) fn validate_argv(validate: &str, file: &str) -> Result<Vec<String>, M
         .collect())
 }
 
-/// A path's own state (a symlink not followed) and, for a regular file on a host where
-/// each command is a round trip, its content read by the same command (`stat`, then
-/// `cat`). Elsewhere the content is `None`: read it when needed.
+/// What [`state_and_content`] read of a path.
+pub(crate) struct PathRead {
+    /// The path's own state (a symlink not followed).
+    pub state: PathState,
+    /// A regular file's content, when the same command could read it.
+    pub content: Option<Vec<u8>>,
+    /// For a missing path, whether its parent exists (following links), when the same
+    /// command could tell.
+    pub parent_exists: Option<bool>,
+}
+
+/// A path's own state and, on a host where each command is a round trip, in the same
+/// command (`stat`, then `cat`), a regular file's content or, for a missing path, whether
+/// its parent exists. Elsewhere only the state: read the rest when needed.
 pub(crate) async fn state_and_content(
     transport: &dyn Transport,
     path: &str,
-) -> Result<(PathState, Option<Vec<u8>>), ModuleError> {
+) -> Result<PathRead, ModuleError> {
     if !transport.commands_are_remote() {
-        return Ok((path_state(transport, path, false).await?, None));
+        return Ok(PathRead {
+            state: path_state(transport, path, false).await?,
+            content: None,
+            parent_exists: None,
+        });
     }
-    const SCRIPT: &str = r#"stat -c "$1" -- "$2" || exit 3
+    // Exit 3: missing, its parent exists; 4: neither (stat says which on stderr).
+    const SCRIPT: &str = r#"stat -c "$1" -- "$2" || { [ -e "$3" ] && exit 3; exit 4; }
 if [ -f "$2" ] && [ ! -L "$2" ]; then exec cat -- "$2"; fi"#;
-    let mut exec = Exec::new(["sh", "-c", SCRIPT, "rplay-read", STAT_FORMAT, path]);
+    let mut exec = Exec::new([
+        "sh",
+        "-c",
+        SCRIPT,
+        "rplay-read",
+        STAT_FORMAT,
+        path,
+        dirname(path),
+    ]);
     exec.env.push(("LC_ALL".to_string(), "C".to_string()));
     let output = transport.run(&exec).await?;
-    if output.rc == 3 {
+    if output.rc == 3 || output.rc == 4 {
         let stderr = output.stderr_text();
         if stderr.contains("No such file") || stderr.contains("Not a directory") {
-            return Ok((PathState::default(), None));
+            return Ok(PathRead {
+                state: PathState::default(),
+                content: None,
+                parent_exists: Some(output.rc == 3),
+            });
         }
         return Err(ModuleError::failed(format!(
             "stat {path}: {}",
@@ -1496,7 +1524,11 @@ if [ -f "$2" ] && [ ! -L "$2" ]; then exec cat -- "$2"; fi"#;
     let state = parse_stat_line(&line)
         .ok_or_else(|| ModuleError::failed(format!("stat {path}: unexpected output `{line}`")))?;
     let content = (state.exists && state.kind == "file").then(|| output.stdout[end + 1..].to_vec());
-    Ok((state, content))
+    Ok(PathRead {
+        state,
+        content,
+        parent_exists: None,
+    })
 }
 
 /// A file that a text-editing module (`lineinfile`, `blockinfile`, `replace`) reads and
@@ -1547,7 +1579,7 @@ impl EditedFile {
         transport: &dyn Transport,
         path: &str,
     ) -> Result<Option<Result<Self, String>>, ModuleError> {
-        let (state, content) = state_and_content(transport, path).await?;
+        let PathRead { state, content, .. } = state_and_content(transport, path).await?;
         let found = |state: PathState, content: Option<Vec<u8>>| EditedFile {
             path: path.to_string(),
             target: path.to_string(),

@@ -149,12 +149,7 @@ impl Cluster {
     fn play(&self, vars: &Value) -> Test {
         self.write("vars.json", &vars.to_string());
         let playbook = repository().join("playbooks/gpu-operator.yml");
-        let path = format!(
-            "{}:{}",
-            self.path("bin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        Test::new().env("PATH", &path).args(&[
+        Test::new().bin_first(&self.path("bin")).args(&[
             "-i",
             &self.path("inventory").display().to_string(),
             &playbook.display().to_string(),

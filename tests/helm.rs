@@ -63,13 +63,8 @@ impl Cluster {
 
     /// A test whose rplay finds the stand-in as `helm`.
     fn test(&self) -> Test {
-        let path = format!(
-            "{}:{}",
-            self.dir.path().join("bin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
         Test::new()
-            .env("PATH", &path)
+            .bin_first(&self.dir.path().join("bin"))
             .env("HELM_STANDIN_STATE", &self.state().display().to_string())
     }
 

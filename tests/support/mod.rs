@@ -90,6 +90,16 @@ impl Test {
         self
     }
 
+    /// Puts `bin` first on the PATH rplay runs with (stand-in programs for its commands).
+    pub fn bin_first(self, bin: &Path) -> Test {
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        self.env("PATH", &path)
+    }
+
     pub fn stdout(mut self, text: &str) -> Test {
         self.expected_stdout = Some(unindent(text));
         self

@@ -9,6 +9,7 @@ pub mod framing;
 pub mod host_pattern;
 pub mod key_files;
 pub mod known_hosts;
+mod quick_ack;
 pub mod ssh;
 pub mod ssh_config;
 pub mod ssh_settings;

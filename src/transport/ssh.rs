@@ -15,6 +15,7 @@
 
 use super::auth;
 use super::framing;
+use super::quick_ack::QuickAckStream;
 use super::known_hosts::{self, display_path, HostKeyChecking, KnownHosts, Verdict};
 use super::ssh_settings::SshSettings;
 use crate::interrupt::Interrupt;
@@ -731,7 +732,7 @@ async fn connect(
             let stream = tcp_connect(&settings.host, settings.port)
                 .await
                 .map_err(fail)?;
-            client::connect_stream(config, stream, handler).await
+            client::connect_stream(config, QuickAckStream::new(stream), handler).await
         }
     };
     let mut handle = result.map_err(|error| match verdict.refusal() {

@@ -795,11 +795,15 @@ mv -Tf -- "$tmp" "$dest"
 /// Creates each missing directory of `dirs` in order, giving each new one the mode and
 /// owner (Ansible applies them to every directory it creates, not only the last).
 pub(crate) fn mkdir_step(dirs: &[String], mode: Option<u32>, owner: Option<&str>) -> Step {
+    // `mkdir -m` sets the mode as `chmod` would, in the same process.
     let script = r#"mode=$1; owner=$2; shift 2
 for dir do
   [ -d "$dir" ] && continue
-  mkdir -- "$dir" || [ -d "$dir" ] || exit 1
-  if [ -n "$mode" ]; then chmod "$mode" -- "$dir" || exit 1; fi
+  if [ -n "$mode" ]; then
+    mkdir -m "$mode" -- "$dir" || { [ -d "$dir" ] && chmod "$mode" -- "$dir"; } || exit 1
+  else
+    mkdir -- "$dir" || [ -d "$dir" ] || exit 1
+  fi
   if [ -n "$owner" ]; then chown "$owner" -- "$dir" || exit 1; fi
 done
 "#;
@@ -812,7 +816,7 @@ done
         owner.unwrap_or_default().to_string(),
     ];
     argv.extend(dirs.iter().cloned());
-    Step::run(Exec::new(argv))
+    Step::run(Exec::new(argv).own())
 }
 
 /// `/a/b/c` gives `/a`, `/a/b`, `/a/b/c`; `a/b` gives `a`, `a/b`.
@@ -914,12 +918,13 @@ pub(crate) struct HostDefaults {
 }
 
 impl HostDefaults {
-    /// The commands whose output [`HostDefaults::parse`] reads.
-    pub(crate) const SCRIPT: &'static str = "umask; id -u; id -g; id -un; id -gn";
+    /// The commands whose output [`HostDefaults::parse`] reads: one `id` says the ids
+    /// and their names (`uid=0(root) gid=0(root) …`).
+    pub(crate) const SCRIPT: &'static str = "umask; LC_ALL=C id";
 
     pub(crate) async fn read(transport: &dyn Transport) -> Result<Self, ModuleError> {
         let output = transport
-            .run_remembered(&Exec::new(["sh", "-c", HostDefaults::SCRIPT]))
+            .run_remembered(&Exec::new(["sh", "-c", HostDefaults::SCRIPT]).own())
             .await?;
         let text = output.stdout_text();
         HostDefaults::parse(&text).ok_or_else(|| {
@@ -930,15 +935,28 @@ impl HostDefaults {
         })
     }
 
-    /// Reads the output of [`HostDefaults::SCRIPT`].
+    /// Reads the output of [`HostDefaults::SCRIPT`]. An id without a name (no entry in
+    /// the user or group database) stands for its own name, as `ls -l` shows it.
     pub(crate) fn parse(text: &str) -> Option<Self> {
-        let lines: Vec<&str> = text.lines().collect();
+        let mut lines = text.lines();
+        let umask = u32::from_str_radix(lines.next()?.trim(), 8).ok()?;
+        let mut words = lines.next()?.split_whitespace();
+        let mut id = |key: &str| -> Option<(u32, String)> {
+            let value = words.next()?.strip_prefix(key)?;
+            let (number, name) = match value.split_once('(') {
+                Some((number, name)) => (number, name.strip_suffix(')')?),
+                None => (value, value),
+            };
+            Some((number.parse().ok()?, name.to_string()))
+        };
+        let (uid, user) = id("uid=")?;
+        let (gid, group) = id("gid=")?;
         Some(HostDefaults {
-            umask: u32::from_str_radix(lines.first()?.trim(), 8).ok()?,
-            uid: lines.get(1)?.trim().parse().ok()?,
-            gid: lines.get(2)?.trim().parse().ok()?,
-            user: lines.get(3)?.trim().to_string(),
-            group: lines.get(4)?.trim().to_string(),
+            umask,
+            uid,
+            gid,
+            user,
+            group,
         })
     }
 
@@ -1491,7 +1509,8 @@ if [ -f "$2" ] && [ ! -L "$2" ]; then exec cat -- "$2"; fi"#;
         STAT_FORMAT,
         path,
         dirname(path),
-    ]);
+    ])
+    .own();
     exec.env.push(("LC_ALL".to_string(), "C".to_string()));
     let output = transport.run(&exec).await?;
     if output.rc == 3 || output.rc == 4 {
@@ -1579,13 +1598,18 @@ impl EditedFile {
         transport: &dyn Transport,
         path: &str,
     ) -> Result<Option<Result<Self, String>>, ModuleError> {
-        let PathRead { state, content, .. } = state_and_content(transport, path).await?;
+        let PathRead {
+            state,
+            content,
+            parent_exists,
+        } = state_and_content(transport, path).await?;
         let found = |state: PathState, content: Option<Vec<u8>>| EditedFile {
             path: path.to_string(),
             target: path.to_string(),
             state,
             content,
-            create_parents: true,
+            // A directory known to be there needs no second look.
+            create_parents: parent_exists != Some(true),
             defaults: None,
         };
         if !state.exists {
@@ -1795,6 +1819,27 @@ pub(crate) mod text {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_defaults_come_from_umask_and_one_id() {
+        let root = HostDefaults::parse("0022\nuid=0(root) gid=0(root) groups=0(root)\n");
+        assert_eq!(
+            root,
+            Some(HostDefaults {
+                umask: 0o022,
+                uid: 0,
+                gid: 0,
+                user: "root".into(),
+                group: "root".into(),
+            })
+        );
+        let nameless = HostDefaults::parse("0077\nuid=4242 gid=100(users) groups=100(users)\n");
+        assert_eq!(
+            nameless.map(|d| (d.umask, d.uid, d.user, d.gid, d.group)),
+            Some((0o077, 4242, "4242".into(), 100, "users".into()))
+        );
+        assert_eq!(HostDefaults::parse("0022\nuid=x(root) gid=0(root)\n"), None);
+    }
     use crate::testing::Fixture;
     use serde_json::json;
     use std::os::unix::fs::MetadataExt;

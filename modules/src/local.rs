@@ -145,7 +145,14 @@ impl Transport for LocalTransport {
             if !self.wrapper.is_empty() {
                 // Under become the file must be written by the other user: go through a
                 // command so the write happens with its rights.
-                return crate::transport::put_with_commands(self, path, content, attrs).await;
+                return crate::transport::put_with_commands(
+                    self,
+                    path,
+                    content,
+                    attrs,
+                    crate::transport::PutContent::Input,
+                )
+                .await;
             }
             let path = path.to_string();
             let content = content.to_vec();

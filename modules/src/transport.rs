@@ -16,6 +16,11 @@ pub struct Exec {
     pub env: Vec<(String, String)>,
     /// Working directory, when not the login directory.
     pub cwd: Option<String>,
+    /// rplay's own command (a `stat`, a `cat`, a file write), known to leave no process
+    /// behind that could go on writing to its output after it ends. A transport may
+    /// stream such a command's output straight back instead of capturing it apart from
+    /// every other command's (see the SSH helper's framing).
+    pub own: bool,
 }
 
 impl Exec {
@@ -37,6 +42,12 @@ impl Exec {
 
     pub fn cwd(mut self, dir: impl Into<String>) -> Self {
         self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Marks the command as rplay's own (see [`Exec::own`]).
+    pub fn own(mut self) -> Self {
+        self.own = true;
         self
     }
 }
@@ -247,26 +258,44 @@ pub fn deadline_error() -> TransportError {
 
 /// The script `put_with_commands` runs: `$1` the destination, `$2` the mode, `$3` the
 /// owner, `$4` the temporary file, a fresh name beside the destination, created
-/// exclusively (`set -C`) and private (umask 077) until its mode is set. A hang-up or
-/// termination (Ctrl-C in rplay stops commands with SIGTERM) removes the temporary file,
-/// so no half-written `.rplay.*` file is left beside the destination. Processes: `cat`,
-/// `sync`, `chmod` (unless an existing file gives its mode back through the temporary
-/// one), `chown` when asked or when replacing a file, and `mv`.
+/// exclusively (`set -C`) and private (umask 077) until its mode is set, or with `$5`, a
+/// umask, already with its final mode (a mode without execute or special bits needs no
+/// `chmod`); `$6`, when given, is the content (else it comes on standard input). A hang-up
+/// or termination (Ctrl-C in rplay stops commands with SIGTERM) removes the temporary
+/// file, so no half-written `.rplay.*` file is left beside the destination. Processes:
+/// `cat` (unless the content is `$6`, written by the `printf` builtin), `sync`, `chmod`
+/// unless the mode came with the file, `cp --attributes-only` to give a replaced file's
+/// mode and owner to the new one (`chmod --reference` alone where the owner cannot be
+/// kept: rplay does not run as root), `chown` when asked, and `mv`.
 const PUT_SCRIPT: &str = r#"set -e
-dest=$1; mode=$2; owner=$3; tmp=$4
-(umask 077 && set -C && : >"$tmp")
+dest=$1; mode=$2; owner=$3; tmp=$4; made=$5
+(umask "${made:-077}" && set -C && : >"$tmp")
 trap 'rm -f "$tmp"' EXIT
 trap 'rm -f "$tmp"; exit 143' HUP INT TERM
-cat >>"$tmp"
+if [ $# -ge 6 ]; then printf '%s' "$6" >>"$tmp"; else cat >>"$tmp"; fi
 sync "$tmp" 2>/dev/null || true
-if [ -n "$mode" ]; then chmod "$mode" "$tmp"
+if [ -n "$made" ]; then :
+elif [ -n "$mode" ]; then chmod "$mode" "$tmp"
+elif [ -e "$dest" ] && [ -z "$owner" ]; then
+  cp --attributes-only --preserve=mode,ownership -- "$dest" "$tmp" 2>/dev/null ||
+    chmod --reference="$dest" "$tmp"
 elif [ -e "$dest" ]; then chmod --reference="$dest" "$tmp"
 else chmod "$(printf '%o' $((0666 & ~$(umask))))" "$tmp"; fi
-if [ -n "$owner" ]; then chown "$owner" "$tmp"
-elif [ -e "$dest" ]; then chown --reference="$dest" "$tmp" 2>/dev/null || true; fi
+if [ -n "$owner" ]; then chown "$owner" "$tmp"; fi
 mv -f "$tmp" "$dest"
 trap - EXIT
 "#;
+
+/// How `put_with_commands` hands the content over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutContent {
+    /// On the script's standard input: any bytes, through any transport.
+    Input,
+    /// As an argument of the script when it is text (UTF-8 without NUL), for a transport
+    /// that runs `sh -c` scripts inside its own shell, where arguments have no size limit;
+    /// other content still goes on standard input.
+    ArgumentWhenText,
+}
 
 /// A fresh name for a temporary file beside `path`: `.rplay.` and twelve hex digits from
 /// this process's random hash keys and a counter.
@@ -293,6 +322,7 @@ pub async fn put_with_commands(
     path: &str,
     content: &[u8],
     attrs: &FileAttrs,
+    how: PutContent,
 ) -> Result<(), TransportError> {
     let script = PUT_SCRIPT;
     let owner = match (&attrs.owner, &attrs.group) {
@@ -305,7 +335,13 @@ pub async fn put_with_commands(
         .trim_end_matches(':')
         .to_string(),
     };
-    let exec = Exec::new([
+    // A mode of read and write bits alone is what the file gets when created under the
+    // complementary umask: no `chmod`.
+    let made = match attrs.mode {
+        Some(mode) if mode & !0o666 == 0 => format!("{:03o}", 0o666 & !mode),
+        _ => String::new(),
+    };
+    let mut argv = vec![
         "sh".to_string(),
         "-c".to_string(),
         script.to_string(),
@@ -314,8 +350,19 @@ pub async fn put_with_commands(
         attrs.mode.map(|m| format!("{m:o}")).unwrap_or_default(),
         owner,
         temporary_beside(path),
-    ])
-    .stdin(content.to_vec());
+        made,
+    ];
+    let text = std::str::from_utf8(content)
+        .ok()
+        .filter(|text| !text.contains('\0') && how == PutContent::ArgumentWhenText);
+    let exec = match text {
+        Some(text) => {
+            argv.push(text.to_string());
+            Exec::new(argv)
+        }
+        None => Exec::new(argv).stdin(content.to_vec()),
+    }
+    .own();
     let output = transport.run(&exec).await?;
     if output.success() {
         Ok(())
@@ -333,7 +380,7 @@ pub async fn get_with_commands(
     transport: &(impl Transport + ?Sized),
     path: &str,
 ) -> Result<Option<Vec<u8>>, TransportError> {
-    let mut exec = Exec::new(["cat", "--", path]);
+    let mut exec = Exec::new(["cat", "--", path]).own();
     exec.env.push(("LC_ALL".to_string(), "C".to_string()));
     let output = transport.run(&exec).await?;
     if output.success() {
@@ -420,15 +467,21 @@ mod tests {
             mode: Some(0o640),
             ..FileAttrs::default()
         };
-        put_with_commands(&transport, dest_text, b"one\n", &attrs)
+        put_with_commands(&transport, dest_text, b"one\n", &attrs, PutContent::Input)
             .await
             .unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"one\n");
         assert_eq!(mode(&dest), 0o640);
         // No mode: the replaced file's is kept.
-        put_with_commands(&transport, dest_text, b"two\n", &FileAttrs::default())
-            .await
-            .unwrap();
+        put_with_commands(
+            &transport,
+            dest_text,
+            b"two\n",
+            &FileAttrs::default(),
+            PutContent::Input,
+        )
+        .await
+        .unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"two\n");
         assert_eq!(mode(&dest), 0o640);
         assert_eq!(temporary_files(dir.path()), Vec::<String>::new());

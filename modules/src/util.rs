@@ -189,7 +189,7 @@ pub async fn path_state(
     argv.push(STAT_FORMAT.to_string());
     argv.push("--".to_string());
     argv.push(path.to_string());
-    let output = transport.run(&Exec::new(argv)).await?;
+    let output = transport.run(&Exec::new(argv).own()).await?;
     if !output.success() {
         let stderr = output.stderr_text();
         if stderr.contains("No such file") || stderr.contains("Not a directory") {

@@ -18,7 +18,7 @@
 
 use crate::secret::Secret;
 use futures::future::BoxFuture;
-use rplay_modules::transport::{get_with_commands, put_with_commands};
+use rplay_modules::transport::{get_with_commands, put_with_commands, PutContent};
 use rplay_modules::{Exec, FileAttrs, Output, Transport, TransportError};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -328,7 +328,7 @@ impl Transport for TaskTransport {
     ) -> BoxFuture<'a, Result<(), TransportError>> {
         Box::pin(async move {
             if self.become_.is_some() {
-                put_with_commands(self, path, content, attrs).await
+                put_with_commands(self, path, content, attrs, PutContent::Input).await
             } else {
                 self.inner.put(path, content, attrs).await
             }

@@ -26,16 +26,23 @@
 //! <token>
 //! ```
 //!
-//! where the stdout bytes are everything before the first `\n<token>\n`. The token is
-//! random per command (128 bits) and exists only in the snippet the helper reads and in
-//! rplay: it is never written to a file or an environment a command could read, so a
-//! command cannot print it. Otherwise the reader takes exactly the announced number of
-//! bytes. Either way nothing a command prints can pass for framing: its output never
-//! reaches the channel except through `cat` after the header. The files are fresh per command so a
-//! background process left writing to the previous ones cannot corrupt the next reply;
-//! they are deleted every [`CLEANUP_EVERY`] commands (one `rm`), and the whole directory
-//! when the helper exits. An input file is emptied as soon as its command ends: it may
-//! hold a become password.
+//! where the stdout bytes are everything before the first `\n<token>\n`.
+//!
+//! rplay's own commands (`Exec::own`: a `stat`, a `cat`, a file write) leave no process
+//! behind, so they need no files: their stdout and stderr go straight to the channel's
+//! two streams, stdout followed by `\n<token> <exit code>\n` and stderr by `\n<token>\n`,
+//! printed by builtins after the command. Such a reply costs no process at all.
+//!
+//! The token is random per command (128 bits) and exists only in the snippet the helper
+//! reads and in rplay: it is never written to a file or an environment a command could
+//! read, so a command cannot print it. Otherwise the reader takes exactly the announced
+//! number of bytes. Either way nothing a command prints can pass for framing. A user's
+//! command's files are fresh per command so a background process left writing to the
+//! previous ones cannot corrupt the next reply; they are deleted every [`CLEANUP_EVERY`]
+//! commands (one `rm`), and the whole directory when the helper exits. An input file is
+//! emptied as soon as its command ends: it may hold a become password. Input that is text
+//! travels as one quoted word to the `printf` builtin, other bytes as base64 through
+//! `base64 -d`.
 //!
 //! Quoting happens here and only here: every word is single-quoted.
 
@@ -109,6 +116,13 @@ pub fn command_snippet(exec: &Exec, token: &str, serial: u64) -> Result<String, 
     let err = format!("\"$rplay_d/e{serial}\"");
     let mut text = String::new();
     let input = match &exec.stdin {
+        // Text goes in as one quoted word to `printf`, a builtin: no process.
+        Some(bytes) if as_plain_text(bytes).is_some() => {
+            let path = format!("\"$rplay_d/i{serial}\"");
+            let text_in = as_plain_text(bytes).expect("checked");
+            text.push_str(&format!("printf '%s' {} >{path}\n", quote(text_in)));
+            path
+        }
         Some(bytes) => {
             let path = format!("\"$rplay_d/i{serial}\"");
             let delimiter = format!("RPLAY_{}", token.replace('-', "_"));
@@ -179,6 +193,13 @@ pub fn command_snippet(exec: &Exec, token: &str, serial: u64) -> Result<String, 
     Ok(finish(text, exec, &input, &out, &err, token, serial))
 }
 
+/// Bytes that can travel inside a quoted shell word: UTF-8 without NUL.
+fn as_plain_text(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .filter(|text| !text.contains('\0'))
+}
+
 /// Closes the subshell of a command's snippet and adds the reply.
 fn finish(
     mut text: String,
@@ -189,18 +210,30 @@ fn finish(
     token: &str,
     serial: u64,
 ) -> String {
-    text.push_str(&format!(") <{input} >{out} 2>{err}\n"));
+    if exec.own {
+        // rplay's own command leaves nothing running: its output goes straight to the
+        // channel's two streams, each ended by the token (see [`parse_own_reply`]).
+        text.push_str(&format!(") <{input}\n"));
+    } else {
+        text.push_str(&format!(") <{input} >{out} 2>{err}\n"));
+    }
     text.push_str("rplay_rc=$?\n");
     if exec.stdin.is_some() {
         // The input may hold a become password or a file's secrets: empty it at once
         // (a builtin, no process) rather than at the next cleanup.
         text.push_str(&format!(": >{input}\n"));
     }
-    text.push_str(&format!(
-        "if [ -s {err} ]; then printf '%s %d 1\\n' '{token}' \"$rplay_rc\"; wc -c {out} {err}; cat {out} {err}; \
-         elif [ -s {out} ]; then printf '%s %d 2\\n' '{token}' \"$rplay_rc\"; cat {out}; printf '\\n%s\\n' '{token}'; \
-         else printf '%s %d 0\\n' '{token}' \"$rplay_rc\"; fi\n"
-    ));
+    if exec.own {
+        text.push_str(&format!(
+            "printf '\\n%s\\n' '{token}' >&2; printf '\\n%s %d\\n' '{token}' \"$rplay_rc\"\n"
+        ));
+    } else {
+        text.push_str(&format!(
+            "if [ -s {err} ]; then printf '%s %d 1\\n' '{token}' \"$rplay_rc\"; wc -c {out} {err}; cat {out} {err}; \
+             elif [ -s {out} ]; then printf '%s %d 2\\n' '{token}' \"$rplay_rc\"; cat {out}; printf '\\n%s\\n' '{token}'; \
+             else printf '%s %d 0\\n' '{token}' \"$rplay_rc\"; fi\n"
+        ));
+    }
     if serial % CLEANUP_EVERY == CLEANUP_EVERY - 1 {
         text.push_str("rm -f \"$rplay_d\"/*\n");
     }
@@ -294,6 +327,66 @@ pub fn parse_reply(
     Ok(Some((Output { rc, stdout, stderr }, end)))
 }
 
+/// Where an own command's reply stands in the channel's two streams.
+#[derive(Debug, Default)]
+pub struct OwnReply {
+    /// Bytes of stdout known to hold no status line; start at 0 for each reply.
+    pub searched_out: usize,
+    /// The same for stderr.
+    pub searched_err: usize,
+}
+
+/// Reads the reply of an own command ([`Exec::own`]) from the start of the channel's
+/// stdout and stderr: the command's stdout then `\n<token> <exit code>\n`; its stderr
+/// then `\n<token>\n`. `Ok(None)` while either end is still to come; else the output and
+/// how many bytes of each stream it took.
+pub fn parse_own_reply(
+    out: &[u8],
+    err: &[u8],
+    token: &str,
+    state: &mut OwnReply,
+) -> Result<Option<(Output, usize, usize)>, String> {
+    let status = format!("\n{token} ");
+    let Some(at) = find_from(out, status.as_bytes(), &mut state.searched_out) else {
+        return Ok(None);
+    };
+    let Some((line, used_out)) = line_at(out, at + 1)? else {
+        return Ok(None);
+    };
+    let end = format!("\n{token}\n");
+    let Some(err_at) = find_from(err, end.as_bytes(), &mut state.searched_err) else {
+        return Ok(None);
+    };
+    let line = String::from_utf8_lossy(line);
+    let rc: i32 = line
+        .split(' ')
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .ok_or_else(|| format!("the helper shell sent a bad status line `{line}`"))?;
+    let output = Output {
+        rc,
+        stdout: out[..at].to_vec(),
+        stderr: err[..err_at].to_vec(),
+    };
+    Ok(Some((output, used_out, err_at + end.len())))
+}
+
+/// Where `needle` starts in `haystack`, searching from `searched` on and moving it past
+/// what holds no match, for a buffer that only grows.
+fn find_from(haystack: &[u8], needle: &[u8], searched: &mut usize) -> Option<usize> {
+    let from = (*searched).min(haystack.len());
+    match find(&haystack[from..], needle) {
+        Some(at) => {
+            *searched = from + at;
+            Some(from + at)
+        }
+        None => {
+            *searched = haystack.len().saturating_sub(needle.len() - 1);
+            None
+        }
+    }
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack
         .windows(needle.len())
@@ -321,8 +414,9 @@ mod tests {
     use std::io::Write;
     use std::process::{Command, Stdio};
 
-    /// Runs snippets through a real local `sh`, as the helper on a host would.
-    fn through_sh(snippets: &[String], tmpdir: &std::path::Path) -> Vec<u8> {
+    /// Runs snippets through a real local `sh`, as the helper on a host would: its
+    /// stdout and stderr.
+    fn through_sh(snippets: &[String], tmpdir: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
         let mut child = Command::new("/bin/sh")
             .env("TMPDIR", tmpdir)
             .stdin(Stdio::piped())
@@ -336,12 +430,7 @@ mod tests {
         }
         drop(stdin);
         let output = child.wait_with_output().unwrap();
-        assert!(
-            output.stderr.is_empty(),
-            "the helper itself printed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
+        (output.stdout, output.stderr)
     }
 
     fn run_all(execs: &[Exec]) -> Vec<Output> {
@@ -359,18 +448,39 @@ mod tests {
         for (serial, (exec, token)) in execs.iter().zip(&tokens).enumerate() {
             snippets.push(command_snippet(exec, token, serial as u64).unwrap());
         }
-        let bytes = through_sh(&snippets, tmpdir);
+        let (bytes, err) = through_sh(&snippets, tmpdir);
         let (ready, mut position) = parse_reply(&bytes, &start, &mut 0).unwrap().unwrap();
         assert!(ready.rc > 1, "the ready reply carries the helper's pid");
+        let mut err_position = 0;
         let mut outputs = Vec::new();
-        for token in &tokens {
-            let (output, used) = parse_reply(&bytes[position..], token, &mut 0)
+        for (exec, token) in execs.iter().zip(&tokens) {
+            if exec.own {
+                let (output, used, used_err) = parse_own_reply(
+                    &bytes[position..],
+                    &err[err_position..],
+                    token,
+                    &mut OwnReply::default(),
+                )
                 .unwrap()
                 .expect("a whole reply");
-            outputs.push(output);
-            position += used;
+                outputs.push(output);
+                position += used;
+                err_position += used_err;
+            } else {
+                let (output, used) = parse_reply(&bytes[position..], token, &mut 0)
+                    .unwrap()
+                    .expect("a whole reply");
+                outputs.push(output);
+                position += used;
+            }
         }
         assert_eq!(position, bytes.len(), "nothing left over");
+        assert_eq!(
+            err_position,
+            err.len(),
+            "the helper itself printed: {}",
+            String::from_utf8_lossy(&err[err_position..])
+        );
         outputs
     }
 
@@ -510,6 +620,66 @@ mod tests {
         assert_eq!(output.stdout, b"line\ntok-ish\n");
         assert_eq!(used, end);
         assert_eq!(parse_reply(reply, "tok", &mut 0).unwrap().unwrap().1, end);
+    }
+
+    #[test]
+    fn own_commands_stream_their_output_and_keep_stderr_apart() {
+        let outputs = run_all(&[
+            Exec::new(["sh", "-c", "printf 'out'; printf 'err' >&2; exit 4"]).own(),
+            Exec::new(["printf", "line\\n\\n"]).own(),
+            Exec::new(["true"]).own(),
+            Exec::new(["cat"])
+                .stdin(b"it's \\ 100% text\n".to_vec())
+                .own(),
+            Exec::new(["cat"]).stdin(b"\0binary\xff".to_vec()).own(),
+            Exec::new(["sh", "-c", "printf 'err only' >&2"]).own(),
+            Exec::new(["sh", "-c", "echo after own"]),
+        ]);
+        assert_eq!(outputs[0].rc, 4);
+        assert_eq!(
+            (outputs[0].stdout_text(), outputs[0].stderr_text()),
+            ("out".into(), "err".into())
+        );
+        assert_eq!(outputs[1].stdout, b"line\n\n");
+        assert_eq!(outputs[2], Output::default());
+        assert_eq!(outputs[3].stdout, b"it's \\ 100% text\n");
+        assert_eq!(outputs[4].stdout, b"\0binary\xff");
+        assert_eq!(
+            (outputs[5].stdout_text(), outputs[5].stderr_text()),
+            (String::new(), "err only".into())
+        );
+        assert_eq!(outputs[6].stdout, b"after own\n");
+    }
+
+    #[test]
+    fn own_replies_wait_for_the_ends_of_both_streams() {
+        let out = b"out\ntok-ish\n\ntok 1\nnext";
+        let err = b"err\ntok 1\n\ntok\nnext";
+        let (out_end, err_end) = (out.len() - 4, err.len() - 4);
+        let mut state = OwnReply::default();
+        for cut in 0..out_end {
+            let reply = parse_own_reply(&out[..cut], &err[..err_end], "tok", &mut state);
+            assert_eq!(reply.unwrap(), None, "{cut}");
+        }
+        for cut in 0..err_end {
+            let reply = parse_own_reply(&out[..out_end], &err[..cut], "tok", &mut state);
+            assert_eq!(reply.unwrap(), None, "{cut}");
+        }
+        let (output, used, used_err) =
+            parse_own_reply(&out[..out_end], &err[..err_end], "tok", &mut state)
+                .unwrap()
+                .unwrap();
+        assert_eq!(output.rc, 1);
+        assert_eq!(output.stdout, b"out\ntok-ish\n");
+        assert_eq!(output.stderr, b"err\ntok 1\n");
+        assert_eq!((used, used_err), (out_end, err_end));
+        let bad = parse_own_reply(
+            b"x\ntok nine\n",
+            b"\ntok\n",
+            "tok",
+            &mut OwnReply::default(),
+        );
+        assert!(bad.is_err());
     }
 
     #[test]

@@ -15,12 +15,14 @@
 
 use super::auth;
 use super::framing;
-use super::quick_ack::QuickAckStream;
 use super::known_hosts::{self, display_path, HostKeyChecking, KnownHosts, Verdict};
+use super::quick_ack::QuickAckStream;
 use super::ssh_settings::SshSettings;
 use crate::interrupt::Interrupt;
 use futures::future::BoxFuture;
-use rplay_modules::transport::{deadline_error, get_with_commands, put_with_commands, Remembered};
+use rplay_modules::transport::{
+    deadline_error, get_with_commands, put_with_commands, PutContent, Remembered,
+};
 use rplay_modules::{Deadline, Exec, FileAttrs, Output, Transport, TransportError};
 use russh::client;
 use russh::keys::{HashAlg, PublicKey, PublicKeyOrCertificate};
@@ -305,15 +307,22 @@ impl Transport for SshTransport {
         Box::pin(self.remembered.run(self, exec))
     }
 
-    /// Streams the content through a helper as base64, to a temporary file beside the
-    /// destination that is synced and renamed into place.
+    /// Sends the content through a helper (text as an argument of the write script, which
+    /// the helper runs in its own shell; other bytes as base64) to a temporary file beside
+    /// the destination that is synced and renamed into place.
     fn put<'a>(
         &'a self,
         path: &'a str,
         content: &'a [u8],
         attrs: &'a FileAttrs,
     ) -> BoxFuture<'a, Result<(), TransportError>> {
-        Box::pin(put_with_commands(self, path, content, attrs))
+        Box::pin(put_with_commands(
+            self,
+            path,
+            content,
+            attrs,
+            PutContent::ArgumentWhenText,
+        ))
     }
 
     fn get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, TransportError>> {
@@ -423,6 +432,8 @@ struct Helper {
     channel: Option<Channel<client::Msg>>,
     serial: u64,
     buffer: Vec<u8>,
+    /// What arrived on the channel's stderr and is not yet part of a reply.
+    err_buffer: Vec<u8>,
     /// The shell's process id on the host, from its ready reply.
     pid: u32,
 }
@@ -440,6 +451,7 @@ impl Helper {
             channel: Some(channel),
             serial: 0,
             buffer: Vec::new(),
+            err_buffer: Vec::new(),
             pid: 0,
         };
         let token = framing::new_token();
@@ -452,7 +464,7 @@ impl Helper {
         };
         sent.await
             .map_err(|e| HelperError::Lost(format!("cannot start a shell: {e}")))?;
-        match helper.read_reply(&token).await {
+        match helper.read_reply(&token, false).await {
             Ok(ready) => {
                 helper.pid = u32::try_from(ready.rc).unwrap_or(0);
                 Ok(helper)
@@ -496,29 +508,39 @@ impl Helper {
             .data(snippet.as_bytes())
             .await
             .map_err(|e| HelperError::Lost(e.to_string()))?;
-        self.read_reply(&token).await
+        self.read_reply(&token, exec.own).await
     }
 
-    async fn read_reply(&mut self, token: &str) -> Result<Output, HelperError> {
+    async fn read_reply(&mut self, token: &str, own: bool) -> Result<Output, HelperError> {
         let channel = self.channel.as_mut().expect("an open helper has a channel");
-        // The helper's own messages (it could not create a file) come on its stderr and
-        // belong to the command being run.
-        let mut helper_stderr = Vec::new();
+        // The helper's stderr carries own commands' stderr (each ended by its token) and
+        // the helper's own messages (it could not create a file), which belong to the
+        // command being run.
         let mut exit_status = None;
         let mut searched = 0;
+        let mut own_reply = framing::OwnReply::default();
         loop {
-            if let Some((mut output, used)) =
+            if own {
+                if let Some((output, used, used_err)) =
+                    framing::parse_own_reply(&self.buffer, &self.err_buffer, token, &mut own_reply)
+                        .map_err(HelperError::Broken)?
+                {
+                    self.buffer.drain(..used);
+                    self.err_buffer.drain(..used_err);
+                    return Ok(output);
+                }
+            } else if let Some((mut output, used)) =
                 framing::parse_reply(&self.buffer, token, &mut searched)
                     .map_err(HelperError::Broken)?
             {
                 self.buffer.drain(..used);
-                output.stderr.extend_from_slice(&helper_stderr);
+                output.stderr.append(&mut self.err_buffer);
                 return Ok(output);
             }
             match channel.wait().await {
                 Some(ChannelMsg::Data { data }) => self.buffer.extend_from_slice(&data),
                 Some(ChannelMsg::ExtendedData { data, .. }) => {
-                    helper_stderr.extend_from_slice(&data)
+                    self.err_buffer.extend_from_slice(&data)
                 }
                 Some(ChannelMsg::ExitStatus { exit_status: code }) => exit_status = Some(code),
                 Some(ChannelMsg::Failure) => {
@@ -531,7 +553,7 @@ impl Helper {
                     if let Some(code) = exit_status {
                         message.push_str(&format!(" with status {code}"));
                     }
-                    let stderr = String::from_utf8_lossy(&helper_stderr);
+                    let stderr = String::from_utf8_lossy(&self.err_buffer);
                     if !stderr.trim().is_empty() {
                         message.push_str(&format!(": {}", stderr.trim()));
                     }

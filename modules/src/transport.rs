@@ -272,7 +272,11 @@ dest=$1; mode=$2; owner=$3; tmp=$4; made=$5
 (umask "${made:-077}" && set -C && : >"$tmp")
 trap 'rm -f "$tmp"' EXIT
 trap 'rm -f "$tmp"; exit 143' HUP INT TERM
-if [ $# -ge 6 ]; then printf '%s' "$6" >>"$tmp"; else cat >>"$tmp"; fi
+if [ $# -ge 6 ]; then
+  # dash's printf says only "I/O error" when the write fails: write again through cat,
+  # which names the cause (a full disk).
+  printf '%s' "$6" >>"$tmp" 2>/dev/null || printf '%s' "$6" | cat >"$tmp"
+else cat >>"$tmp"; fi
 sync "$tmp" 2>/dev/null || true
 if [ -n "$made" ]; then :
 elif [ -n "$mode" ]; then chmod "$mode" "$tmp"

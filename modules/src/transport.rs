@@ -290,6 +290,13 @@ mv -f "$tmp" "$dest"
 trap - EXIT
 "#;
 
+/// Bytes that can travel inside a quoted shell word: UTF-8 without NUL.
+pub fn shell_text(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .filter(|text| !text.contains('\0'))
+}
+
 /// How `put_with_commands` hands the content over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutContent {
@@ -356,9 +363,7 @@ pub async fn put_with_commands(
         temporary_beside(path),
         made,
     ];
-    let text = std::str::from_utf8(content)
-        .ok()
-        .filter(|text| !text.contains('\0') && how == PutContent::ArgumentWhenText);
+    let text = shell_text(content).filter(|_| how == PutContent::ArgumentWhenText);
     let exec = match text {
         Some(text) => {
             argv.push(text.to_string());

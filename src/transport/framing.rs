@@ -47,6 +47,7 @@
 //! Quoting happens here and only here: every word is single-quoted.
 
 use base64::Engine as _;
+use rplay_modules::transport::shell_text;
 use rplay_modules::{Exec, Output};
 
 /// The command the SSH channel runs; the login shell execs a plain POSIX shell that reads
@@ -115,15 +116,18 @@ pub fn command_snippet(exec: &Exec, token: &str, serial: u64) -> Result<String, 
     let out = format!("\"$rplay_d/o{serial}\"");
     let err = format!("\"$rplay_d/e{serial}\"");
     let mut text = String::new();
-    let input = match &exec.stdin {
+    let input = match exec
+        .stdin
+        .as_deref()
+        .map(|bytes| (bytes, shell_text(bytes)))
+    {
         // Text goes in as one quoted word to `printf`, a builtin: no process.
-        Some(bytes) if as_plain_text(bytes).is_some() => {
+        Some((_, Some(text_in))) => {
             let path = format!("\"$rplay_d/i{serial}\"");
-            let text_in = as_plain_text(bytes).expect("checked");
             text.push_str(&format!("printf '%s' {} >{path}\n", quote(text_in)));
             path
         }
-        Some(bytes) => {
+        Some((bytes, None)) => {
             let path = format!("\"$rplay_d/i{serial}\"");
             let delimiter = format!("RPLAY_{}", token.replace('-', "_"));
             text.push_str(&format!("base64 -d >{path} <<'{delimiter}'\n"));
@@ -191,13 +195,6 @@ pub fn command_snippet(exec: &Exec, token: &str, serial: u64) -> Result<String, 
     }
     text.push('\n');
     Ok(finish(text, exec, &input, &out, &err, token, serial))
-}
-
-/// Bytes that can travel inside a quoted shell word: UTF-8 without NUL.
-fn as_plain_text(bytes: &[u8]) -> Option<&str> {
-    std::str::from_utf8(bytes)
-        .ok()
-        .filter(|text| !text.contains('\0'))
 }
 
 /// Closes the subshell of a command's snippet and adds the reply.

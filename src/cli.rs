@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 /// Exit code for bad options or a playbook that does not parse.
 pub const EXIT_USAGE: i32 = 5;
 
+/// Hosts run at once when neither `-f` nor the configuration says: more than Ansible's 5,
+/// since a host costs rplay a connection, not a process.
+pub const DEFAULT_FORKS: usize = 50;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "rplay",
@@ -76,6 +80,9 @@ pub struct PlaybookArgs {
     /// Set by `rplay run`: report in the ad hoc layout.
     #[arg(skip)]
     pub ad_hoc: bool,
+    /// When plays gather facts: from `ANSIBLE_GATHERING` or ansible.cfg's `gathering`.
+    #[arg(skip)]
+    pub gathering: Option<crate::executor::Gathering>,
     /// Set by `rplay cluster status`: where the `summary` of its one task is kept.
     #[arg(skip)]
     pub summary: Option<SummarySlot>,
@@ -103,6 +110,7 @@ impl PlaybookArgs {
             start_at_task: None,
             step: false,
             ad_hoc: false,
+            gathering: None,
             summary: None,
         }
     }
@@ -198,7 +206,8 @@ pub struct RunArgs {
 /// The playbook options that also make sense for a single ad hoc task.
 #[derive(Debug, clap::Args)]
 pub struct RunOptions {
-    /// Inventory file or directory (repeatable); without it, only localhost.
+    /// Inventory file or directory (repeatable); without it, `ANSIBLE_INVENTORY` or
+    /// ansible.cfg's `inventory`, else only localhost.
     #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
     pub inventory: Vec<String>,
     /// Limit to hosts matching this pattern (or `@file`).
@@ -213,9 +222,10 @@ pub struct RunOptions {
     /// Show the differences in files that change.
     #[arg(short = 'D', long = "diff")]
     pub diff: bool,
-    /// How many hosts to run at once.
-    #[arg(short = 'f', long = "forks", default_value_t = 50)]
-    pub forks: usize,
+    /// How many hosts to run at once (default: `ANSIBLE_FORKS`, ansible.cfg's `forks`,
+    /// else 50).
+    #[arg(short = 'f', long = "forks")]
+    pub forks: Option<usize>,
     /// Connect as this user.
     #[arg(short = 'u', long = "user", value_name = "USER")]
     pub user: Option<String>,
@@ -294,6 +304,20 @@ pub struct DocArgs {
 pub fn main() -> i32 {
     raise_open_file_limit();
     let args: Vec<String> = std::env::args().collect();
+    // ansible.cfg, for every command that runs or lists hosts (not `doc` or `vault`).
+    if !matches!(args.get(1).map(String::as_str), Some("doc" | "vault")) {
+        match crate::config::load() {
+            Ok(config) => {
+                for warning in &config.warnings {
+                    eprintln!("[WARNING]: {warning}");
+                }
+            }
+            Err(diagnostic) => {
+                print_error(&diagnostic);
+                return EXIT_USAGE;
+            }
+        }
+    }
     let result = match args.get(1).map(String::as_str) {
         Some("inventory") => inventory_command(InventoryArgs::parse_from(&args[1..])),
         Some("doc") => doc_command(DocArgs::parse_from(&args[1..])),
@@ -508,7 +532,8 @@ fn run_command(run: RunArgs) -> Result<i32, Diagnostic> {
     result
 }
 
-pub(crate) fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
+pub(crate) fn playbook_command(mut args: PlaybookArgs) -> Result<i32, Diagnostic> {
+    apply_config(&mut args, crate::config::current())?;
     // First, as ansible-playbook does: inventories and playbooks may be vaulted.
     crate::vault::install(args.common.vault.secrets(false)?);
     let mut inventory = load_inventory(&args.common.inventory)?;
@@ -574,9 +599,10 @@ pub(crate) fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
             ..Default::default()
         },
         task_timeout: args.common.task_timeout,
+        gathering: args.gathering.unwrap_or_default(),
         check: args.common.check,
         diff: args.common.diff,
-        forks: args.common.forks.max(1),
+        forks: args.common.forks.unwrap_or(DEFAULT_FORKS).max(1),
         limit: args.common.limit.clone(),
         tags: split_list(&args.tags),
         skip_tags: split_list(&args.skip_tags),
@@ -677,6 +703,99 @@ pub(crate) fn playbook_command(args: PlaybookArgs) -> Result<i32, Diagnostic> {
         }
         Ok(code)
     })
+}
+
+/// Fills what the command line leaves out from the environment and ansible.cfg, as
+/// `ansible-playbook` does (the command line wins, then the environment, then the file).
+/// The SSH settings the inventory can override (user, key, port, timeouts, host key
+/// checking, ssh args) are read where the inventory's variables are known
+/// ([`crate::transport::ssh_settings`]).
+pub fn apply_config(
+    args: &mut PlaybookArgs,
+    config: &crate::config::Config,
+) -> Result<(), Diagnostic> {
+    use crate::config::*;
+    let common = &mut args.common;
+    if let Some(path) = &config.path {
+        if common.verbose > 0 {
+            println!("Using {} as config file", path.display());
+        }
+    }
+    if common.inventory.is_empty() {
+        common.inventory = config
+            .paths(&INVENTORY)
+            .iter()
+            .map(|path| path.to_string_lossy().into_owned())
+            .collect();
+    }
+    if common.forks.is_none() {
+        common.forks = config.integer(&FORKS)?.map(|n| n as usize);
+    }
+    if !common.become_ {
+        common.become_ = config.boolean(&BECOME).unwrap_or(false);
+    }
+    if common.become_user.is_none() {
+        common.become_user = config.text(&BECOME_USER);
+    }
+    if args.become_method.is_none() {
+        args.become_method = config.text(&BECOME_METHOD);
+    }
+    if !common.ask_become_pass {
+        common.ask_become_pass = config.boolean(&BECOME_ASK_PASS).unwrap_or(false);
+    }
+    if !common.ask_pass {
+        common.ask_pass = config.boolean(&ASK_PASS).unwrap_or(false);
+    }
+    let path_text = |setting: &Setting| {
+        config
+            .path(setting)
+            .map(|path| path.to_string_lossy().into_owned())
+    };
+    if common.connection_password_file.is_none() {
+        common.connection_password_file = path_text(&CONNECTION_PASSWORD_FILE);
+    }
+    if common.become_password_file.is_none() {
+        common.become_password_file = path_text(&BECOME_PASSWORD_FILE);
+    }
+    if common.task_timeout.is_none() {
+        common.task_timeout = config.integer(&TASK_TIMEOUT)?;
+    }
+    if common.connect_retries.is_none() {
+        common.connect_retries = config
+            .integer(&SSH_RETRIES)?
+            .map(|n| n.min(u32::MAX as u64) as u32);
+    }
+    let vault = &mut common.vault;
+    if vault.vault_ids.is_empty() {
+        vault.vault_ids = config
+            .text(&VAULT_IDENTITY_LIST)
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+    if vault.vault_password_files.is_empty() {
+        vault
+            .vault_password_files
+            .extend(path_text(&VAULT_PASSWORD_FILE));
+    }
+    if !vault.ask_vault_pass {
+        vault.ask_vault_pass = config.boolean(&ASK_VAULT_PASS).unwrap_or(false);
+    }
+    if args.gathering.is_none() {
+        args.gathering = match config.text(&GATHERING) {
+            None => None,
+            Some(text) => Some(crate::executor::Gathering::parse(&text).ok_or_else(|| {
+                Diagnostic::new(format!("unknown fact gathering policy `{text}` (`gathering` in ansible.cfg or ANSIBLE_GATHERING)"))
+                    .with_help("use implicit, explicit or smart")
+            })?),
+        };
+    }
+    Ok(())
 }
 
 /// The SSH and become passwords from `-k`, `-K` and the password files, asked as
@@ -815,7 +934,15 @@ fn list(
 }
 
 fn inventory_command(args: InventoryArgs) -> Result<i32, Diagnostic> {
-    let inventory = load_inventory(&args.inventory)?;
+    let mut sources = args.inventory.clone();
+    if sources.is_empty() {
+        sources = crate::config::current()
+            .paths(&crate::config::INVENTORY)
+            .iter()
+            .map(|path| path.to_string_lossy().into_owned())
+            .collect();
+    }
+    let inventory = load_inventory(&sources)?;
     let text = if args.graph {
         inventory.graph(&args.group)?
     } else {

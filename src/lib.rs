@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod config;
 pub mod diagnostic;
 pub mod doc;
 pub mod executor;

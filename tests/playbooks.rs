@@ -877,3 +877,116 @@ fn no_log_keeps_a_secret_out_of_every_output() {
         );
     }
 }
+
+#[test]
+fn ansible_cfg_in_the_working_directory_supplies_inventory_forks_roles_and_gathering() {
+    // Paths in the file are relative to the file's directory; `gathering = smart` asks
+    // for facts in the first play only.
+    let run = Test::new()
+        .file(
+            "ansible.cfg",
+            "
+            # settings as a project keeps them
+            [defaults]
+            inventory = inventory/hosts.ini
+            forks = 7
+            roles_path = shared/roles:/nonexistent ; a comment
+            gathering = smart
+            retry_files_enabled = False
+            [ssh_connection]
+            pipelining = True
+            ",
+        )
+        .file(
+            "inventory/hosts.ini",
+            "[here]\nlocalhost ansible_connection=local greeting=from-the-cfg-inventory\n",
+        )
+        .file(
+            "shared/roles/greet/tasks/main.yml",
+            "- copy: {content: \"{{ greeting }} forks={{ ansible_forks }}\\n\", dest: \"{{ out }}\"}\n",
+        )
+        .file(
+            "play.yml",
+            "
+            - hosts: here
+              roles: [greet]
+            - hosts: here
+              tasks:
+                - debug: {msg: \"{{ ansible_hostname }}\"}
+            ",
+        )
+        .args(&["play.yml", "-e", "out={dir}/out.txt", "-v"])
+        .stdout_contains("Using {dir}/ansible.cfg as config file")
+        .run();
+    assert_eq!(run.file("out.txt"), "from-the-cfg-inventory forks=7\n");
+    assert_eq!(
+        run.stdout.matches("TASK [Gathering Facts]").count(),
+        1,
+        "{}",
+        run.stdout
+    );
+    // The command line and the environment come before the file.
+    let run = Test::new()
+        .file(
+            "ansible.cfg",
+            "[defaults]\nforks = 7\ngathering = explicit\n",
+        )
+        .file(
+            "play.yml",
+            "
+            - hosts: localhost
+              tasks:
+                - copy: {content: \"{{ ansible_forks }}\\n\", dest: \"{{ out }}\"}
+            ",
+        )
+        .env("ANSIBLE_FORKS", "9")
+        .args(&["play.yml", "-e", "out={dir}/out.txt"])
+        .run();
+    assert_eq!(run.file("out.txt"), "9\n");
+    assert!(!run.stdout.contains("Gathering Facts"), "{}", run.stdout);
+    let run = Test::new()
+        .file("ansible.cfg", "[defaults]\nforks = 7\n")
+        .file(
+            "play.yml",
+            "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - copy: {content: \"{{ ansible_forks }}\\n\", dest: \"{{ out }}\"}\n",
+        )
+        .env("ANSIBLE_FORKS", "9")
+        .args(&["play.yml", "-f", "3", "-e", "out={dir}/out.txt"])
+        .run();
+    assert_eq!(run.file("out.txt"), "3\n");
+}
+
+#[test]
+fn ansible_config_names_the_file_and_its_errors_point_at_the_value() {
+    Test::new()
+        .file("conf/ansible.cfg", "[defaults]\nforks = many\n")
+        .file(
+            "play.yml",
+            "- hosts: localhost\n  gather_facts: false\n  tasks: []\n",
+        )
+        .env("ANSIBLE_CONFIG", "conf")
+        .args(&["play.yml"])
+        .stderr(
+            "
+            error: `many` is not a whole number
+             --> conf/ansible.cfg:2:9
+              |
+            2 | forks = many
+              |         ^^^^
+            help: the setting wants a whole number
+            ",
+        )
+        .status(5)
+        .run();
+    Test::new()
+        .file("ansible.cfg", "forks = 3\n")
+        .file(
+            "play.yml",
+            "- hosts: localhost\n  gather_facts: false\n  tasks: []\n",
+        )
+        .args(&["play.yml"])
+        .stderr_contains("error: `forks` comes before any section")
+        .stderr_contains("ansible.cfg:1:1")
+        .status(5)
+        .run();
+}

@@ -1628,3 +1628,69 @@ fn rsa_and_ecdsa_keys_the_agent_and_user_certificates_log_in() {
         accepted()
     );
 }
+
+#[test]
+fn ansible_cfg_supplies_inventory_user_key_and_host_key_policy() {
+    let rig = Rig::start(2);
+    // The inventory says only where the hosts listen; user, key, host key policy and the
+    // known_hosts file come from the file that ANSIBLE_CONFIG names (a directory: its
+    // ansible.cfg), relative paths from the file's directory.
+    rig.write(
+        "hosts.ini",
+        &format!(
+            "h1 ansible_host=127.0.0.1 ansible_port={}\nh2 ansible_host=127.0.0.1 ansible_port={}\n",
+            rig.port(1),
+            rig.port(2)
+        ),
+    );
+    rig.write("recorded_known_hosts", "");
+    rig.write(
+        "conf/ansible.cfg",
+        &format!(
+            "[defaults]\ninventory = ../hosts.ini\nremote_user = root\nprivate_key_file = ../id_ed25519\n\
+             host_key_checking = False\n[ssh_connection]\n\
+             ssh_args = -o ControlMaster=auto -o ControlPersist=30m\n\
+             ssh_common_args = -o UserKnownHostsFile={}\nretries = 2\n",
+            rig.path("recorded_known_hosts").display()
+        ),
+    );
+    rig.write("playbook.yml", &node_playbook(&rig.path("out")));
+    let run_with = |env: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rplay"));
+        command
+            .arg("playbook.yml")
+            .current_dir(rig.dir.path())
+            .env("HOME", rig.dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("SSH_AUTH_SOCK");
+        for (key, _) in std::env::vars() {
+            if key.starts_with("ANSIBLE_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .env("ANSIBLE_CONFIG", "conf")
+            .envs(env.iter().copied());
+        let output = command.output().expect("running rplay");
+        Run {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            status: output.status.code().unwrap_or(-1),
+        }
+    };
+    let run = run_with(&[]);
+    run.assert_status(0);
+    assert_eq!(run.recap("h1"), recap("h1", 5, 2, 0));
+    assert_eq!(run.recap("h2"), recap("h2", 5, 2, 0));
+    assert_eq!(rig.text("out/h2/hello.txt"), "hello from h2\n");
+    assert_eq!(
+        rig.text("recorded_known_hosts").lines().count(),
+        2,
+        "host_key_checking = False recorded both hosts' keys"
+    );
+    // An environment variable comes before the file: a user the hosts refuse.
+    let run = run_with(&[("ANSIBLE_REMOTE_USER", "nobody-here")]);
+    run.assert_status(4);
+    assert_eq!(run.recap("h1"), recap("h1", 0, 0, 1));
+    assert!(run.stdout.contains("nobody-here"), "{}", run.stdout);
+}

@@ -58,9 +58,35 @@ pub struct Options {
     pub verbosity: u8,
     /// `--task-timeout`: seconds any task may run; a task's `timeout:` wins.
     pub task_timeout: Option<u64>,
+    /// When plays gather facts (ansible.cfg's `gathering`).
+    pub gathering: Gathering,
     /// Standard output is machine-read (`--output json`): the output of programs the run
     /// hands work to (Kubespray's ansible-playbook) goes to standard error instead.
     pub stdout_is_data: bool,
+}
+
+/// Ansible's `gathering` setting: which plays gather facts when they do not say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Gathering {
+    /// Every play that does not say `gather_facts: false`.
+    #[default]
+    Implicit,
+    /// Only plays that say `gather_facts: true`.
+    Explicit,
+    /// As `implicit`, but a host whose facts were gathered earlier in the run is not asked
+    /// again.
+    Smart,
+}
+
+impl Gathering {
+    pub fn parse(text: &str) -> Option<Gathering> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "implicit" => Some(Gathering::Implicit),
+            "explicit" => Some(Gathering::Explicit),
+            "smart" => Some(Gathering::Smart),
+            _ => None,
+        }
+    }
 }
 
 impl Default for Options {
@@ -84,6 +110,7 @@ impl Default for Options {
             step: false,
             verbosity: 0,
             task_timeout: None,
+            gathering: Gathering::Implicit,
             stdout_is_data: false,
         }
     }
@@ -670,7 +697,7 @@ impl Executor {
     fn gathers_facts(&self, play: &Play) -> bool {
         match &play.gather_facts {
             Some(node) => crate::template::truthy(&node.to_value()),
-            None => true,
+            None => self.options.gathering != Gathering::Explicit,
         }
     }
 
@@ -716,7 +743,18 @@ impl Executor {
             common: play.common.clone(),
             ..Inherited::default()
         };
-        let batch = context.batch.clone();
+        let mut batch = context.batch.clone();
+        if self.options.gathering == Gathering::Smart {
+            // As Ansible asks: has `setup` (which sets `module_setup`) run for the host?
+            batch.retain(|host| {
+                self.hosts
+                    .get(host)
+                    .is_none_or(|state| !state.facts.contains_key("ansible_module_setup"))
+            });
+            if batch.is_empty() {
+                return Ok(());
+            }
+        }
         let was_started = context.started;
         context.started = true;
         self.run_action_task(&task, &batch, &inherited, context, false)

@@ -127,19 +127,19 @@ pub fn vars_from_node(node: &Node) -> Result<VarMap> {
 }
 
 /// Where roles are searched, in order: `roles/` beside the playbook, the playbook's own
-/// directory, `RPLAY_ROLES_PATH` and `ANSIBLE_ROLES_PATH`, then the usual system places.
+/// directory, `RPLAY_ROLES_PATH`, then `ANSIBLE_ROLES_PATH` or ansible.cfg's `roles_path`,
+/// then the usual system places.
 pub fn search_path(playbook_dir: &Path) -> Vec<PathBuf> {
     let mut paths = vec![playbook_dir.join("roles"), playbook_dir.to_path_buf()];
-    for variable in ["RPLAY_ROLES_PATH", "ANSIBLE_ROLES_PATH"] {
-        if let Ok(value) = std::env::var(variable) {
-            paths.extend(
-                value
-                    .split(':')
-                    .filter(|p| !p.is_empty())
-                    .map(PathBuf::from),
-            );
-        }
+    if let Ok(value) = std::env::var("RPLAY_ROLES_PATH") {
+        paths.extend(
+            value
+                .split(':')
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+        );
     }
+    paths.extend(crate::config::current().paths(&crate::config::ROLES_PATH));
     if let Some(home) = std::env::var_os("HOME") {
         paths.push(PathBuf::from(home).join(".ansible/roles"));
     }

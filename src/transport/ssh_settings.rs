@@ -106,8 +106,14 @@ pub struct Environment {
 }
 
 impl Environment {
+    /// The process's environment, with what ansible.cfg says for the settings no
+    /// environment variable sets filled in under the variables' names (the file comes
+    /// after the environment, as in Ansible).
     pub fn current() -> Environment {
-        let variables: HashMap<String, String> = std::env::vars().collect();
+        let mut variables: HashMap<String, String> = std::env::vars().collect();
+        for (name, value) in crate::config::current().environment_fallbacks() {
+            variables.entry(name).or_insert(value);
+        }
         let (passwd_user, passwd_home) = passwd_entry();
         let home = variables
             .get("HOME")
@@ -268,7 +274,9 @@ pub fn resolve(
         variable(vars, &["ansible_host", "ansible_ssh_host"]).unwrap_or_else(|| name.to_string());
     let mut ssh = SshOptions::default();
     let mut config = ConfigChoice::Default;
-    if let Some(port) = variable(vars, &["ansible_port", "ansible_ssh_port"]) {
+    if let Some(port) = variable(vars, &["ansible_port", "ansible_ssh_port"])
+        .or_else(|| environment.variable("ANSIBLE_REMOTE_PORT"))
+    {
         ssh.set("port", &port);
     }
     if let Some(key) = variable(
@@ -289,6 +297,7 @@ pub fn resolve(
     if let Some(timeout) = variable(vars, &["ansible_ssh_timeout", "ansible_timeout"])
         .or_else(|| options.timeout.map(|t| t.to_string()))
         .or_else(|| environment.variable("ANSIBLE_TIMEOUT"))
+        .or_else(|| environment.variable("ANSIBLE_SSH_TIMEOUT"))
     {
         ssh.set("connecttimeout", &timeout);
     }
@@ -313,6 +322,7 @@ pub fn resolve(
         &["ansible_host_key_checking", "ansible_ssh_host_key_checking"],
     )
     .or_else(|| environment.variable("ANSIBLE_HOST_KEY_CHECKING"))
+    .or_else(|| environment.variable("ANSIBLE_SSH_HOST_KEY_CHECKING"))
     .and_then(|text| boolean(&text));
     let host_key_checking = match (options.host_key_checking, ansible_checking) {
         (Some(choice), _) => choice,

@@ -829,25 +829,32 @@ impl TaskContext<'_> {
             }
             Ok(None)
         };
-        let become_on = keyword_bool(&self.common.become_, &self.templar, scope)?
-            .unwrap_or(defaults.enabled)
-            || scope_flag(connection_scope, "ansible_become");
+        // As in Ansible, the connection variables (`ansible_become*`) come before the
+        // keywords, which come before the command line's defaults.
+        let become_variable = connection_scope
+            .get("ansible_become")?
+            .filter(|v| !v.is_undefined() && !v.is_none());
+        let become_on = match become_variable {
+            Some(value) => truthy(&value),
+            None => keyword_bool(&self.common.become_, &self.templar, scope)?
+                .unwrap_or(defaults.enabled),
+        };
         let become_ = if become_on {
-            let user = match render(&self.common.become_user)? {
+            let user = match variable(&["ansible_become_user"])? {
                 Some(user) => user,
-                None => variable(&["ansible_become_user"])?
+                None => render(&self.common.become_user)?
                     .or_else(|| defaults.user.clone())
                     .unwrap_or_else(|| "root".to_string()),
             };
-            let method = match render(&self.common.become_method)? {
+            let method = match variable(&["ansible_become_method"])? {
                 Some(method) => method,
-                None => variable(&["ansible_become_method"])?
+                None => render(&self.common.become_method)?
                     .or_else(|| defaults.method.clone())
                     .unwrap_or_else(|| "sudo".to_string()),
             };
-            let flags = match render(&self.common.become_flags)? {
+            let flags = match variable(&["ansible_become_flags"])? {
                 Some(flags) => Some(flags),
-                None => variable(&["ansible_become_flags"])?,
+                None => render(&self.common.become_flags)?,
             };
             // The variables Ansible's sudo and su plugins read, then `-K`.
             let method_password = if method == "su" {
@@ -881,10 +888,6 @@ impl TaskContext<'_> {
             become_checks,
         })
     }
-}
-
-fn scope_flag(scope: &Scope, name: &str) -> bool {
-    scope.get(name).ok().flatten().is_some_and(|v| truthy(&v))
 }
 
 fn is_local_name(name: &str) -> bool {

@@ -70,18 +70,17 @@ pub fn open(name: &str, vars: &VarMap, options: &ConnectionOptions) -> Result<Op
     // and the environment does not change during a run.
     static ENVIRONMENT: std::sync::OnceLock<ssh_settings::Environment> = std::sync::OnceLock::new();
     let environment = ENVIRONMENT.get_or_init(ssh_settings::Environment::current);
-    let connection = options
-        .connection
-        .clone()
-        .or_else(|| {
-            vars.get("ansible_connection")
-                .filter(|v| !v.is_undefined() && !v.is_none())
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string())
-                })
+    // The host's `ansible_connection` first, then `-c`, as in Ansible: a host the
+    // inventory marks local stays local whatever the command line says.
+    let connection = vars
+        .get("ansible_connection")
+        .filter(|v| !v.is_undefined() && !v.is_none())
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
         })
+        .or_else(|| options.connection.clone())
         .unwrap_or_else(|| "ssh".to_string());
     match connection.as_str() {
         "local" => Ok(Opened {

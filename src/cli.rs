@@ -141,12 +141,31 @@ pub struct VaultOptions {
 }
 
 impl VaultOptions {
-    /// Reads (or asks for) every secret; `confirm` asks twice, for encryption.
+    /// Reads (or asks for) every secret; `confirm` asks twice, for encryption. What the
+    /// command line leaves out comes from the environment and ansible.cfg
+    /// (`vault_identity_list`, `vault_password_file`, `ask_vault_pass`).
     pub fn secrets(&self, confirm: bool) -> Result<crate::vault::VaultSecrets, Diagnostic> {
+        use crate::config::{ASK_VAULT_PASS, VAULT_IDENTITY_LIST, VAULT_PASSWORD_FILE};
+        let config = crate::config::current();
+        let mut vault_ids = self.vault_ids.clone();
+        if vault_ids.is_empty() {
+            vault_ids = config
+                .text(&VAULT_IDENTITY_LIST)
+                .map(|list| split_list(&[list]))
+                .unwrap_or_default();
+        }
+        let mut password_files = self.vault_password_files.clone();
+        if password_files.is_empty() {
+            password_files.extend(
+                config
+                    .path(&VAULT_PASSWORD_FILE)
+                    .map(|path| path.to_string_lossy().into_owned()),
+            );
+        }
         crate::vault::VaultSecrets::load(&crate::vault::secrets::SecretSources {
-            vault_ids: self.vault_ids.clone(),
-            password_files: self.vault_password_files.clone(),
-            ask: self.ask_vault_pass,
+            vault_ids,
+            password_files,
+            ask: self.ask_vault_pass || config.boolean(&ASK_VAULT_PASS).unwrap_or(false),
             confirm,
         })
         .map_err(Diagnostic::new)
@@ -304,8 +323,8 @@ pub struct DocArgs {
 pub fn main() -> i32 {
     raise_open_file_limit();
     let args: Vec<String> = std::env::args().collect();
-    // ansible.cfg, for every command that runs or lists hosts (not `doc` or `vault`).
-    if !matches!(args.get(1).map(String::as_str), Some("doc" | "vault")) {
+    // ansible.cfg, for every command but `doc`.
+    if args.get(1).map(String::as_str) != Some("doc") {
         match crate::config::load() {
             Ok(config) => {
                 for warning in &config.warnings {
@@ -764,27 +783,6 @@ pub fn apply_config(
         common.connect_retries = config
             .integer(&SSH_RETRIES)?
             .map(|n| n.min(u32::MAX as u64) as u32);
-    }
-    let vault = &mut common.vault;
-    if vault.vault_ids.is_empty() {
-        vault.vault_ids = config
-            .text(&VAULT_IDENTITY_LIST)
-            .map(|list| {
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|id| !id.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-    }
-    if vault.vault_password_files.is_empty() {
-        vault
-            .vault_password_files
-            .extend(path_text(&VAULT_PASSWORD_FILE));
-    }
-    if !vault.ask_vault_pass {
-        vault.ask_vault_pass = config.boolean(&ASK_VAULT_PASS).unwrap_or(false);
     }
     if args.gathering.is_none() {
         args.gathering = match config.text(&GATHERING) {

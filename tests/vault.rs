@@ -383,3 +383,16 @@ fn ask_vault_pass_reads_the_password_from_standard_input() {
     assert!(stderr.contains("Decryption failed"), "{stderr}");
     assert!(!rig.path("out.txt").exists());
 }
+
+#[test]
+fn ansible_cfg_names_the_password_file_for_both_tools() {
+    // Each tool finds `vault_password_file` in the working directory's ansible.cfg, the
+    // path relative to the file's directory.
+    let rig = Rig::new();
+    rig.write("ansible.cfg", "[defaults]\nvault_password_file = pw\n");
+    rig.write("a.yml", "from: rplay\n");
+    ok(rig.rplay(&["vault", "encrypt", "a.yml"]));
+    assert!(rig.read("a.yml").starts_with("$ANSIBLE_VAULT;1.1;AES256"));
+    assert_eq!(ok(rig.ansible_vault(&["view", "a.yml"])), "from: rplay\n");
+    assert_eq!(ok(rig.rplay(&["vault", "view", "a.yml"])), "from: rplay\n");
+}

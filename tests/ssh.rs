@@ -190,10 +190,16 @@ impl Rig {
 
     /// The command [`Rig::rplay_with`] runs, for tests that drive it themselves.
     fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut command = self.bare_command(env);
+        command.args(["-i", "inventory", "playbook.yml"]).args(args);
+        command
+    }
+
+    /// rplay with no arguments yet, in the rig's directory and environment as
+    /// [`Rig::command`] runs it (`ANSIBLE_*` variables of this process removed).
+    fn bare_command(&self, env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_rplay"));
         command
-            .args(["-i", "inventory", "playbook.yml"])
-            .args(args)
             .current_dir(self.dir.path())
             .env("HOME", self.dir.path())
             .env("NO_COLOR", "1")
@@ -1656,21 +1662,8 @@ fn ansible_cfg_supplies_inventory_user_key_and_host_key_policy() {
     );
     rig.write("playbook.yml", &node_playbook(&rig.path("out")));
     let run_with = |env: &[(&str, &str)]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_rplay"));
-        command
-            .arg("playbook.yml")
-            .current_dir(rig.dir.path())
-            .env("HOME", rig.dir.path())
-            .env("NO_COLOR", "1")
-            .env_remove("SSH_AUTH_SOCK");
-        for (key, _) in std::env::vars() {
-            if key.starts_with("ANSIBLE_") {
-                command.env_remove(key);
-            }
-        }
-        command
-            .env("ANSIBLE_CONFIG", "conf")
-            .envs(env.iter().copied());
+        let mut command = rig.bare_command(env);
+        command.arg("playbook.yml").env("ANSIBLE_CONFIG", "conf");
         let output = command.output().expect("running rplay");
         Run {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

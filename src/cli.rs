@@ -431,6 +431,18 @@ pub fn print_error(diagnostic: &Diagnostic) {
     }
 }
 
+/// The `-i` sources given, else `ANSIBLE_INVENTORY` or ansible.cfg's `inventory`.
+fn inventory_or_configured(given: &[String], config: &crate::config::Config) -> Vec<String> {
+    if !given.is_empty() {
+        return given.to_vec();
+    }
+    config
+        .paths(&crate::config::INVENTORY)
+        .iter()
+        .map(|path| path.to_string_lossy().into_owned())
+        .collect()
+}
+
 pub fn load_inventory(sources: &[String]) -> Result<Inventory, Diagnostic> {
     if sources.is_empty() {
         return Ok(Inventory::implicit());
@@ -740,13 +752,7 @@ pub fn apply_config(
             println!("Using {} as config file", path.display());
         }
     }
-    if common.inventory.is_empty() {
-        common.inventory = config
-            .paths(&INVENTORY)
-            .iter()
-            .map(|path| path.to_string_lossy().into_owned())
-            .collect();
-    }
+    common.inventory = inventory_or_configured(&common.inventory, config);
     if common.forks.is_none() {
         common.forks = config.integer(&FORKS)?.map(|n| n as usize);
     }
@@ -932,14 +938,7 @@ fn list(
 }
 
 fn inventory_command(args: InventoryArgs) -> Result<i32, Diagnostic> {
-    let mut sources = args.inventory.clone();
-    if sources.is_empty() {
-        sources = crate::config::current()
-            .paths(&crate::config::INVENTORY)
-            .iter()
-            .map(|path| path.to_string_lossy().into_owned())
-            .collect();
-    }
+    let sources = inventory_or_configured(&args.inventory, crate::config::current());
     let inventory = load_inventory(&sources)?;
     let text = if args.graph {
         inventory.graph(&args.group)?

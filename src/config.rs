@@ -99,6 +99,17 @@ pub struct Found {
     origin: Origin,
 }
 
+impl Found {
+    /// The text as a setting reads it: one pair of quotes removed when it comes from the
+    /// file, as Ansible's `unquote`.
+    fn value(&self) -> &str {
+        match self.origin {
+            Origin::File(_) => unquote(&self.text),
+            Origin::Env(_) => &self.text,
+        }
+    }
+}
+
 /// One option of the file.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -330,14 +341,6 @@ impl Config {
             .or_else(|| self.sections.get("DEFAULT").and_then(|d| d.get(key)))
     }
 
-    /// A configuration with no file, reading these environment variables: for tests.
-    pub fn from_env(env: HashMap<String, String>) -> Config {
-        Config {
-            env,
-            ..Config::default()
-        }
-    }
-
     /// A setting's text: the first of its environment variables that is set (and not
     /// empty), else the first of its places in the file.
     pub fn find(&self, setting: &Setting) -> Option<Found> {
@@ -359,10 +362,7 @@ impl Config {
 
     /// A text setting, one pair of quotes removed when it comes from the file.
     pub fn text(&self, setting: &Setting) -> Option<String> {
-        self.find(setting).map(|found| match found.origin {
-            Origin::File(_) => unquote(&found.text).to_string(),
-            Origin::Env(_) => found.text,
-        })
+        self.find(setting).map(|found| found.value().to_string())
     }
 
     /// A boolean setting, read as Ansible reads one that is not strict: `yes`, `on`, `1`,
@@ -376,11 +376,9 @@ impl Config {
         let Some(found) = self.find(setting) else {
             return Ok(None);
         };
-        let text = match &found.origin {
-            Origin::File(_) => unquote(&found.text),
-            Origin::Env(_) => found.text.as_str(),
-        };
-        text.trim()
+        found
+            .value()
+            .trim()
             .parse::<u64>()
             .map(Some)
             .map_err(|_| self.invalid(&found, "a whole number"))
@@ -403,10 +401,7 @@ impl Config {
         };
         let cwd = std::env::current_dir().ok();
         let base = base.or(cwd.as_deref());
-        let text = match &found.origin {
-            Origin::File(_) => unquote(&found.text),
-            Origin::Env(_) => found.text.as_str(),
-        };
+        let text = found.value();
         let parts: Vec<&str> = match setting.kind {
             Kind::PathList => text.split(',').map(str::trim).collect(),
             Kind::PathSpec => text.split(':').collect(),
